@@ -1,0 +1,36 @@
+"""The parser contract: pure, incremental, chunking-invariant.
+
+A parser cuts a stream of decoded text into *units*: the smallest pieces a tool can act on
+(a finished Python statement, a finished line, a finished JSON key/value pair). Parsers run
+centrally, once per partial tool, never inside a tool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class ParseError(ValueError):
+    """The input can never become valid for this parser (the only error a parser raises)."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One finished piece of the stream: ``text == stream[start:end]``."""
+
+    text: str
+    start: int
+    end: int
+    # Structured content, for parsers that have one (the JSON parser: {"key": k, "value": v}).
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Parser(Protocol):
+    name: str
+
+    def feed(self, delta: str) -> list[Unit]:
+        """Take the next piece of text; return the units it finished, in order."""
+
+    def close(self) -> list[Unit]:
+        """The stream ended; return what is left as units (may raise ParseError)."""

@@ -1,0 +1,54 @@
+"""The tool interface, for tool developers.
+
+A tool runs inside a tool worker process. It names the parser that cuts its input into units
+(the parser itself runs centrally, in the runtime); the worker calls ``start`` once, ``feed``
+for each finished unit as soon as it is decoded, ``finish`` when decoding ended, and
+``cancel`` if the program is abandoned. A tool that cannot use partial input sets
+``partial = False`` and receives every unit right before ``finish``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from conveyor_sgl.runtime.parsers.base import Unit
+
+Status = Literal["ok", "error", "aborted", "timeout"]
+
+
+@dataclass
+class ToolOutput:
+    """What a tool returns from ``finish``; errors are data, never raised across processes."""
+
+    output: str = ""
+    status: Status = "ok"
+    error: str | None = None
+
+
+@dataclass
+class Abort:
+    """Returned by ``feed`` to ask the runtime to stop decoding early (e.g. invalid argument)."""
+
+    reason: str
+
+
+class Tool:
+    """Base class for tool plugins. Subclasses set ``parser`` and override the methods."""
+
+    parser: ClassVar[str] = "line"
+    partial: ClassVar[bool] = True
+
+    def start(self, config: dict[str, Any]) -> None:
+        """Prepare a session. ``config`` comes from the program (``partial_tool(..., config=)``)."""
+
+    def feed(self, unit: Unit) -> Abort | None:
+        """Act on one finished unit. Return ``Abort(reason)`` to stop decoding early."""
+        return None
+
+    def finish(self) -> ToolOutput:
+        """All input has arrived: return the result."""
+        raise NotImplementedError
+
+    def cancel(self) -> None:
+        """The program was abandoned: stop work and release resources."""
