@@ -7,6 +7,7 @@ centrally, once per partial tool, never inside a tool.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -17,7 +18,11 @@ class ParseError(ValueError):
 
 @dataclass(frozen=True)
 class Unit:
-    """One finished piece of the stream: ``text == stream[start:end]``."""
+    """One finished piece of the stream: ``text == stream[start:end]``.
+
+    A parser's units come in stream order and never overlap; ``start``/``end`` are offsets in
+    characters (str indices) from the start of the stream.
+    """
 
     text: str
     start: int
@@ -34,3 +39,12 @@ class Parser(Protocol):
 
     def close(self) -> list[Unit]:
         """The stream ended; return what is left as units (may raise ParseError)."""
+
+
+def parse_chunks(parser: Parser, chunks: Iterable[str]) -> list[Unit]:
+    """Feed every chunk, then close: all units of a stream, in order."""
+    units: list[Unit] = []
+    for chunk in chunks:
+        units.extend(parser.feed(chunk))
+    units.extend(parser.close())
+    return units
