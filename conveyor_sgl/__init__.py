@@ -1,0 +1,43 @@
+"""conveyor_sgl: tool partial execution for SGLang programs.
+
+Public API only. Imports are lazy (PEP 562) so that tool worker processes, which import
+``conveyor_sgl.runtime``, never pay for ``sglang`` (and torch).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "partial_tool",
+    "tool_result",
+    "run_tool",
+    "Tool",
+    "ToolOutput",
+    "Abort",
+    "register_tool",
+]
+
+_EXPORTS = {
+    "partial_tool": "conveyor_sgl.primitives.ir",
+    "tool_result": "conveyor_sgl.primitives.ir",
+    "run_tool": "conveyor_sgl.runtime.run_tool",
+    "Tool": "conveyor_sgl.tools.base",
+    "ToolOutput": "conveyor_sgl.tools.base",
+    "Abort": "conveyor_sgl.tools.base",
+    "register_tool": "conveyor_sgl.tools.registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'conveyor_sgl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,145 @@
+"""A small HTTP client for the SGLang server's ``/generate``, with deadlines and token ids.
+
+The stock ``RuntimeEndpoint`` sends text and yields text; partial tools need the token ids
+(to reuse the prefix exactly, see ``token_ledger.py``) and a deadline on every read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from sglang.lang.backend.runtime_endpoint import RuntimeEndpoint
+from sglang.lang.global_config import global_config
+from sglang.lang.ir import SglSamplingParams
+
+# Longest silence tolerated between two streamed tokens (queueing included).
+READ_TIMEOUT_S = float(os.environ.get("CONVEYOR_SGL_HTTP_TIMEOUT", "300"))
+CONNECT_TIMEOUT_S = 10.0
+_LOGPROB_FIELDS = (
+    "return_logprob",
+    "logprob_start_len",
+    "top_logprobs_num",
+    "return_text_in_logprobs",
+)
+
+
+class EndpointError(RuntimeError):
+    """The server refused or broke a request; the message carries its answer."""
+
+
+@dataclass
+class GenerateEvent:
+    """One response (or one SSE event): text and ids are cumulative for the request."""
+
+    text: str
+    output_ids: list[int]
+    meta_info: dict[str, Any]
+    prompt_token_ids: list[int] | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.meta_info.get("finish_reason") is not None
+
+
+class Endpoint:
+    def __init__(self, base_url: str, api_key: str | None = None, verify: Any = None):
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.verify = True if verify is None else verify
+        if api_key is not None:
+            self.session.headers["Authorization"] = f"Bearer {api_key}"
+
+    @classmethod
+    def of_backend(cls, backend: Any) -> Endpoint:
+        if not isinstance(backend, RuntimeEndpoint):
+            raise TypeError(
+                "partial_tool needs an SGLang server backend (sgl.RuntimeEndpoint), "
+                f"got {type(backend).__name__}"
+            )
+        cached = getattr(backend, "_conveyor_endpoint", None)
+        if cached is None:
+            cached = cls(backend.base_url, backend.api_key, backend.verify)
+            backend._conveyor_endpoint = cached
+        return cached
+
+    def generate(self, payload: dict[str, Any]) -> GenerateEvent:
+        res = self._post("/generate", {**payload, "stream": False}, stream=False)
+        return _event(res.json())
+
+    def generate_stream(self, payload: dict[str, Any]) -> Iterator[GenerateEvent]:
+        """Yield one event per SSE message; closing the generator drops the connection,
+        which makes the server abort the request."""
+        res = self._post("/generate", {**payload, "stream": True}, stream=True)
+        with res:
+            for line in res.iter_lines(decode_unicode=False):
+                if not line.startswith(b"data:"):
+                    continue
+                body = line[5:].strip()
+                if body == b"[DONE]":
+                    return
+                obj = json.loads(body)
+                if "error" in obj:
+                    raise EndpointError(f"server error while streaming: {obj['error']}")
+                yield _event(obj)
+
+    def tokenize(self, text: str) -> list[int]:
+        res = self._post("/tokenize", {"prompt": text, "add_special_tokens": False})
+        return list(res.json()["tokens"])
+
+    def abort(self, rid: str) -> None:
+        self._post("/abort_request", {"rid": rid})
+
+    def _post(self, path: str, body: dict[str, Any], stream: bool = False) -> requests.Response:
+        try:
+            res = self.session.post(
+                self.base_url + path,
+                json=body,
+                stream=stream,
+                timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+            )
+        except requests.RequestException as exc:
+            raise EndpointError(f"POST {path} to {self.base_url} failed: {exc}") from exc
+        if res.status_code != 200:
+            raise EndpointError(f"POST {path} returned {res.status_code}: {res.text[:500]}")
+        return res
+
+
+def _event(obj: dict[str, Any]) -> GenerateEvent:
+    return GenerateEvent(
+        text=obj.get("text", ""),
+        output_ids=list(obj.get("output_ids") or []),
+        meta_info=dict(obj.get("meta_info") or {}),
+        prompt_token_ids=obj.get("prompt_token_ids")
+        or (obj.get("meta_info") or {}).get("prompt_token_ids"),
+        raw=obj,
+    )
+
+
+def build_payload(
+    backend: RuntimeEndpoint, params: SglSamplingParams, prompt: dict[str, Any]
+) -> dict[str, Any]:
+    """The body stock ``RuntimeEndpoint.generate`` would send, with ``prompt`` in place of
+    ``text``, asking for the prompt's token ids and the untrimmed stop string (so the ids
+    and the text they cover stay in step)."""
+    backend._handle_dtype_to_regex(params)
+    data: dict[str, Any] = {
+        **prompt,
+        "sampling_params": {
+            "skip_special_tokens": global_config.skip_special_tokens_in_output,
+            "spaces_between_special_tokens": global_config.spaces_between_special_tokens_in_out,
+            **params.to_srt_kwargs(),
+            "no_stop_trim": True,
+        },
+        "return_prompt_token_ids": True,
+    }
+    for item in _LOGPROB_FIELDS:
+        value = getattr(params, item, None)
+        if value is not None:
+            data[item] = value
+    return data

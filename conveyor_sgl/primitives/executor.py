@@ -1,0 +1,169 @@
+"""Running the primitives inside SGLang's ``StreamExecutor`` (client mode).
+
+``partial_tool`` streams its generation from the server whatever the program's ``stream``
+flag, feeds each text delta to a tool session (parser -> ZeroMQ -> tool worker), and keeps
+the exact token ids. ``tool_result`` waits for the tool, appends its output and records the
+timeline. Generations that follow send token ids, so the server reuses the whole prefix.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sglang.lang.ir import SglGen
+
+from conveyor_sgl.primitives.endpoint import Endpoint, GenerateEvent, build_payload
+from conveyor_sgl.primitives.ir import SglPartialTool, SglToolResult, tool_event_key
+from conveyor_sgl.primitives.token_ledger import (
+    get_ledger,
+    ledger_after,
+    set_ledger,
+    visible_text,
+)
+from conveyor_sgl.runtime.session import ToolSession
+
+DEFAULT_RESULT_TIMEOUT_S = 120.0
+_PENDING_ATTR = "_conveyor_pending_tools"
+
+
+@dataclass
+class PendingTool:
+    session: ToolSession
+    sent_at: float  # monotonic time the generation's request was sent: the timeline's zero
+
+
+def execute_partial_tool(s: Any, expr: SglPartialTool) -> None:
+    endpoint = Endpoint.of_backend(s.backend)
+    session = ToolSession(expr.tool, partial=expr.partial, config=expr.config, mode="client")
+    # If the program never reaches tool_result, the worker still ends with the program.
+    weakref.finalize(s, session.cancel)
+    prompt_text = s.text_
+    payload = _payload(s, expr, endpoint)
+    sent_at = time.monotonic()
+    try:
+        final = _stream_generation(
+            s,
+            expr.name,
+            endpoint,
+            payload,
+            session.feed_text,
+            should_stop=lambda: session.abort_reason is not None,
+        )
+    except BaseException:
+        session.cancel()
+        raise
+    session.end_input()
+    set_ledger(s, ledger_after(prompt_text, final))
+    _pending(s)[expr.name] = PendingTool(session, sent_at)
+
+
+def execute_tool_result(s: Any, expr: SglToolResult) -> None:
+    pending = _pending(s).pop(expr.name, None)
+    if pending is None:
+        raise ValueError(
+            f"tool_result({expr.name!r}) has no partial_tool({expr.name!r}) before it "
+            "in this program (or its result was already taken)"
+        )
+    timeout = expr.timeout if expr.timeout is not None else DEFAULT_RESULT_TIMEOUT_S
+    result = pending.session.result(timeout_s=timeout)
+    s._execute_fill(appended_text(result.status, result.output, result.error))
+    meta = dict(s.meta_info.get(expr.name) or {})
+    meta["tool"] = result.to_dict(pending.sent_at)
+    s.meta_info[expr.name] = meta
+    s.variable_event[tool_event_key(expr.name)].set()
+
+
+def appended_text(status: str, output: str, error: str | None) -> str:
+    """What the model reads after the tool ran: its output, then the error, if any."""
+    if status == "ok" or not error or error in output:
+        return output
+    sep = "" if not output or output.endswith("\n") else "\n"
+    return f"{output}{sep}{error}"
+
+
+def execute_gen_with_ids(s: Any, expr: SglGen) -> None:
+    """A stock ``gen`` after a partial tool: same variables and meta as stock, but the prompt
+    goes as token ids so the server reuses the whole prefix."""
+    endpoint = Endpoint.of_backend(s.backend)
+    prompt_text = s.text_
+    payload = _payload(s, expr, endpoint)
+    if s.stream:
+        final = _stream_generation(s, expr.name, endpoint, payload, on_delta=None)
+    else:
+        final = endpoint.generate(payload)
+        comp = visible_text(final)
+        s.text_ += comp
+        s.variables[expr.name] = comp
+        s.meta_info[expr.name] = final.meta_info
+        s.variable_event[expr.name].set()
+    set_ledger(s, ledger_after(prompt_text, final))
+
+
+def _payload(s: Any, expr: SglGen, endpoint: Endpoint) -> dict[str, Any]:
+    params = s._resolve_sampling_params(expr.sampling_params)
+    ledger = get_ledger(s)
+    prompt = ledger.prompt_for(s.text_, endpoint) if ledger else {"text": s.text_}
+    payload = build_payload(s.backend, params, prompt)
+    if "text" in prompt:
+        s.backend._add_images(s, payload)
+    return payload
+
+
+def _stream_generation(
+    s: Any,
+    name: str,
+    endpoint: Endpoint,
+    payload: dict[str, Any],
+    on_delta: Callable[[str], object] | None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> GenerateEvent:
+    """Stream one generation into variable ``name`` exactly as stock streaming does,
+    handing each new piece of visible text to ``on_delta``."""
+    s.variables[name] = ""
+    if s.stream:
+        s.stream_var_event[name].set()
+    events = endpoint.generate_stream(payload)
+    final: GenerateEvent | None = None
+    try:
+        for event in events:
+            final = event
+            text = visible_text(event) if event.finished else event.text
+            delta = text[len(s.variables[name]) :]
+            if delta:
+                if on_delta is not None:
+                    on_delta(delta)
+                s.text_ += delta
+                s.variables[name] += delta
+            s.meta_info[name] = event.meta_info
+            if s.stream:
+                s.stream_var_event[name].set()
+                s.stream_text_event.set()
+            if not event.finished and should_stop():
+                _abort(endpoint, event)
+                break
+    finally:
+        events.close()
+        s.variable_event[name].set()
+        if s.stream:
+            s.stream_var_event[name].set()
+    if final is None:
+        raise RuntimeError(f"the server sent no output for generation {name!r}")
+    return final
+
+
+def _abort(endpoint: Endpoint, event: GenerateEvent) -> None:
+    rid = event.meta_info.get("id")
+    if rid:
+        endpoint.abort(rid)
+
+
+def _pending(s: Any) -> dict[str, PendingTool]:
+    pending = getattr(s, _PENDING_ATTR, None)
+    if pending is None:
+        pending = {}
+        setattr(s, _PENDING_ATTR, pending)
+    return pending

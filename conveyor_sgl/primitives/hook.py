@@ -1,0 +1,130 @@
+"""The one place where conveyor_sgl touches SGLang's interpreter.
+
+We wrap three ``StreamExecutor`` methods and leave everything else to SGLang's own code, so
+programs without partial tools run exactly as stock:
+- ``_execute`` (the dispatcher every IR node goes through) routes our two node types, and
+  stock ``gen`` nodes that follow a partial tool, to ``executor.py``;
+- ``_init_var_event`` (called when a node is submitted) gives each submitted
+  ``tool_result(name)`` an event, kept in ``variable_event`` so that SGLang's own error path
+  releases it too;
+- ``get_meta_info(name)`` waits for that event, so ``state.get_meta_info("code")["tool"]``
+  is there as soon as the tool result is, like any later variable.
+``check_hooked_api`` fails loudly if the private API we rely on changes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import threading
+from typing import Any
+
+import sglang
+from sglang.lang import interpreter
+from sglang.lang.ir import SglExprList, SglGen
+
+from conveyor_sgl.primitives import executor
+from conveyor_sgl.primitives.ir import SglPartialTool, SglToolResult, tool_event_key
+from conveyor_sgl.primitives.token_ledger import get_ledger
+
+SUPPORTED_SGLANG = "0.5.23"
+# Private members of StreamExecutor that the executor reads or calls.
+_EXECUTOR_MEMBERS = (
+    "_execute",
+    "_execute_fill",
+    "_resolve_sampling_params",
+    "_init_var_event",
+    "get_meta_info",
+)
+_EXECUTOR_STATE = (
+    "text_",
+    "variables",
+    "variable_event",
+    "meta_info",
+    "stream",
+    "stream_var_event",
+    "stream_text_event",
+    "backend",
+    "images_",
+)
+_MARK = "__conveyor_original__"
+
+
+class HookedApiChanged(RuntimeError):
+    pass
+
+
+def check_hooked_api() -> None:
+    """Raise HookedApiChanged naming what moved, if this sglang is not the one we hook."""
+    if sglang.__version__ != SUPPORTED_SGLANG:
+        raise HookedApiChanged(
+            f"conveyor_sgl hooks sglang {SUPPORTED_SGLANG}'s interpreter; found {sglang.__version__}"
+        )
+    cls = interpreter.StreamExecutor
+    missing = [m for m in _EXECUTOR_MEMBERS if not callable(getattr(cls, m, None))]
+    init_src = inspect.getsource(cls.__init__)
+    missing += [a for a in _EXECUTOR_STATE if not re.search(rf"self\.{a}\b[^=\n]*=", init_src)]
+    original = getattr(cls._execute, _MARK, cls._execute)
+    if list(inspect.signature(original).parameters) != ["self", "other"]:
+        missing.append("_execute(self, other) signature")
+    if missing:
+        raise HookedApiChanged(f"sglang.lang.interpreter.StreamExecutor changed: {missing}")
+
+
+def _route(original: Any) -> Any:
+    def _execute(self: Any, other: Any) -> None:
+        if isinstance(other, SglPartialTool):
+            return executor.execute_partial_tool(self, other)
+        if isinstance(other, SglToolResult):
+            return executor.execute_tool_result(self, other)
+        if type(other) is SglGen and get_ledger(self) is not None and not self.images_:
+            return executor.execute_gen_with_ids(self, other)
+        return original(self, other)
+
+    setattr(_execute, _MARK, original)
+    return _execute
+
+
+def _register_events(original: Any) -> Any:
+    def _init_var_event(self: Any, expr: Any) -> None:
+        original(self, expr)
+        for node in _flatten(expr):
+            if isinstance(node, SglToolResult):
+                self.variable_event[tool_event_key(node.name)] = threading.Event()
+
+    setattr(_init_var_event, _MARK, original)
+    return _init_var_event
+
+
+def _wait_for_tool(original: Any) -> Any:
+    def get_meta_info(self: Any, name: str, timeout: float | None = None) -> Any:
+        event = self.variable_event.get(tool_event_key(name))
+        if event is not None and not event.wait(timeout):
+            raise TimeoutError(f"Timeout while waiting for tool_result('{name}')")
+        return original(self, name, timeout)
+
+    setattr(get_meta_info, _MARK, original)
+    return get_meta_info
+
+
+def _flatten(expr: Any) -> list[Any]:
+    if isinstance(expr, SglExprList):
+        return [node for child in expr.expr_list for node in _flatten(child)]
+    return [expr]
+
+
+_WRAPPERS = {
+    "_execute": _route,
+    "_init_var_event": _register_events,
+    "get_meta_info": _wait_for_tool,
+}
+
+
+def install() -> None:
+    """Idempotent: wrap the three ``StreamExecutor`` methods once per process."""
+    cls = interpreter.StreamExecutor
+    if hasattr(cls._execute, _MARK):
+        return
+    check_hooked_api()
+    for name, wrap in _WRAPPERS.items():
+        setattr(cls, name, wrap(getattr(cls, name)))

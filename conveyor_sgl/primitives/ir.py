@@ -1,0 +1,86 @@
+"""IR nodes and constructors for the two frontend primitives.
+
+``partial_tool`` is an ``SglGen`` subclass, so SGLang's interpreter gives it variables,
+streaming events and tracing for free; only its execution differs (see ``executor.py``).
+``tool_result`` is a plain ``SglExpr``: the tracer records it as a node, the executor hook
+runs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sglang.lang import api as sgl_api
+from sglang.lang.ir import SglExpr, SglGen, SglSamplingParams
+
+from conveyor_sgl.tools.registry import resolve_tool
+
+
+class SglPartialTool(SglGen):
+    """A generation whose finished units run in a tool while it is still decoding."""
+
+    def __init__(
+        self,
+        name: str,
+        tool: str,
+        sampling_params: SglSamplingParams,
+        *,
+        partial: bool,
+        config: dict[str, Any] | None,
+    ):
+        super().__init__(name)
+        self.sampling_params = sampling_params
+        self.tool = tool
+        self.partial = partial
+        self.config = dict(config or {})
+
+    def __repr__(self) -> str:
+        return f"PartialTool('{self.name}', tool='{self.tool}')"
+
+
+class SglToolResult(SglExpr):
+    """Waits for the tool fed by ``partial_tool(name)`` and appends its output."""
+
+    def __init__(self, name: str, timeout: float | None):
+        super().__init__()
+        self.name = name
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"ToolResult('{self.name}')"
+
+
+def tool_event_key(name: str) -> str:
+    """The executor's ``variable_event`` key for ``tool_result(name)``: never a variable name."""
+    return f"\x00tool_result:{name}"
+
+
+def partial_tool(
+    name: str,
+    tool: str,
+    *,
+    partial: bool = True,
+    config: dict[str, Any] | None = None,
+    **gen_args: Any,
+) -> SglPartialTool:
+    """Generate ``name`` like ``sgl.gen`` and feed every finished unit of it to ``tool``.
+
+    ``gen_args`` are exactly ``sgl.gen``'s (``stop``, ``max_tokens``, ``regex``, ...).
+    ``partial=False`` is the sequential baseline: the tool gets everything once decoding ends.
+    ``config`` is passed to the tool's ``start``.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError("partial_tool needs a variable name, e.g. partial_tool('code', ...)")
+    if "choices" in gen_args:
+        raise ValueError("partial_tool does not take 'choices': a selection feeds no tool")
+    resolve_tool(tool)  # an unknown tool fails when the program is built, not mid-decode
+    # sgl.gen validates and packs the sampling arguments; we reuse its work verbatim.
+    plain_gen = sgl_api.gen(name, **gen_args)
+    return SglPartialTool(name, tool, plain_gen.sampling_params, partial=partial, config=config)
+
+
+def tool_result(name: str, timeout: float | None = None) -> SglToolResult:
+    """Wait (at most ``timeout`` seconds) for tool ``name`` and append its output."""
+    if timeout is not None and timeout <= 0:
+        raise ValueError(f"tool_result timeout must be positive, got {timeout}")
+    return SglToolResult(name, timeout)

@@ -1,0 +1,50 @@
+"""Shared fixtures: one real SGLang CPU server per test session, and a leak check."""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+import pytest
+
+
+@pytest.fixture(scope="session")
+def server_url():
+    """The embedded default model on the stock SGLang server (CPU), started once."""
+    url = os.environ.get("CONVEYOR_SGL_TEST_SERVER")
+    if url:  # reuse a server the developer already runs
+        yield url
+        return
+    from conveyor_sgl.runtime.server_process import EmbeddedServer
+
+    with EmbeddedServer() as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def backend(server_url):
+    import sglang as sgl
+
+    runtime = sgl.RuntimeEndpoint(server_url)
+    sgl.set_default_backend(runtime)
+    return runtime
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_outlives_the_suite():
+    """After the whole suite, nothing this test run started may still be running."""
+    yield
+    from conveyor_sgl.runtime.pool import shutdown_default_pool
+
+    shutdown_default_pool()
+    leftover = [p for p in psutil.Process().children(recursive=True) if _alive(p)]
+    for proc in leftover:
+        proc.kill()
+    assert not leftover, f"processes left running by the test suite: {leftover}"
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
