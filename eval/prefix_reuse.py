@@ -4,8 +4,8 @@
 
 Both programs force the same code with a regex, append the same tool output, then `gen`.
 The stock one appends the output as text (the server re-tokenizes everything); the
-partial_tool one keeps the exact token ids. Prints cached_tokens / prompt_tokens of the
-final generation for each (median over runs; the server's cache is flushed before each).
+partial_tool one keeps the exact token ids. Prints the final generation's cached_tokens as a
+share of the tokens before the tool output (the code generation's prompt + completion) (median over runs; the server's cache is flushed before each).
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ def reuse(program, backend, output: str) -> tuple[int, int]:
     state = program.run(TASK, forced(REFERENCE_CODE, "```"), output, backend=backend)
     if state.error():
         raise state.error()
-    meta = state.get_meta_info("answer")
-    return meta["cached_tokens"], meta["prompt_tokens"]
+    code, answer = state.get_meta_info("code"), state.get_meta_info("answer")
+    # The prompt and generated code were computed once already; only they can be reused.
+    return answer["cached_tokens"], code["prompt_tokens"] + code["completion_tokens"]
 
 
 def main() -> None:

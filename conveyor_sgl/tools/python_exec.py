@@ -1,0 +1,246 @@
+"""What a Python program sees and what it leaves behind: its I/O and its error reports.
+
+Shared by the Python tool (which runs a program one statement at a time) and by the
+whole-program reference run in the tests, so that both capture output and format errors the
+same way and only real differences in execution show up.
+
+The reported text is what a terminal shows for ``python program.py 2>&1 < /dev/null``:
+stdout and stderr interleaved in the order they were written (unbuffered), then the
+traceback (or ``sys.exit`` message) that Python would print on the way out.
+"""
+
+from __future__ import annotations
+
+import builtins
+import codecs
+import io
+import linecache
+import sys
+import traceback
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from conveyor_sgl.tools.base import Status, ToolOutput
+
+FILENAME = "<tool>"
+DEFAULT_MAX_OUTPUT_BYTES = 1 << 20
+TRUNCATION_MARKER = "[output truncated]"
+TAIL_MARKER = "[traceback truncated]"
+
+
+class Sink(io.RawIOBase):
+    """Keeps the first ``limit`` bytes written and only counts the rest.
+
+    A runaway print loop must not exhaust the worker's memory.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.data = bytearray()
+        self.total = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: bytes | bytearray | memoryview) -> int:
+        data = bytes(b)
+        room = self.limit - len(self.data)
+        if room > 0:
+            self.data += data[:room]
+        self.total += len(data)
+        return len(data)
+
+
+class ProcessView:
+    """The process-wide state a program sees: its standard streams, argv and ``__main__``.
+
+    Swapped in around each statement, so the worker's own I/O is untouched in between, while
+    changes the program makes (``sys.stdout = buf``) carry over to its next statement as they
+    would in a whole run. ``__main__`` is the program's module so that pickle, dataclasses
+    and ``typing.get_type_hints`` find the program's classes.
+    """
+
+    def __init__(self, sink: Sink) -> None:
+        self.main = types.ModuleType("__main__")
+        self.main.__dict__["__builtins__"] = builtins
+        self._state: dict[str, object] = {
+            # No stdin: input() raises EOFError, as for ``python program.py < /dev/null``.
+            "stdin": io.TextIOWrapper(io.BytesIO(), encoding="utf-8"),
+            # write_through keeps stdout and stderr in the order they were written; the
+            # error handlers are CPython's own for a UTF-8 stdout and stderr.
+            "stdout": _text_stream(sink, errors="strict"),
+            "stderr": _text_stream(sink, errors="backslashreplace"),
+            "argv": [FILENAME],  # argparse in a main block sees no arguments
+        }
+
+    @property
+    def namespace(self) -> dict:
+        """The program's globals: ``{"__name__": "__main__", "__builtins__": builtins}``."""
+        return self.main.__dict__
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        saved = _swap_sys(self._state)
+        saved_main = sys.modules.get("__main__")
+        sys.modules["__main__"] = self.main
+        try:
+            yield
+        finally:
+            self._state = _swap_sys(saved)
+            if saved_main is None:
+                sys.modules.pop("__main__", None)
+            else:
+                sys.modules["__main__"] = saved_main
+
+
+def _swap_sys(values: dict[str, object]) -> dict[str, object]:
+    """Set these ``sys`` attributes (``_MISSING``: delete it); return the ones replaced."""
+    old = {name: getattr(sys, name, _MISSING) for name in values}
+    for name, value in values.items():
+        if value is not _MISSING:
+            setattr(sys, name, value)
+        elif hasattr(sys, name):  # a program that deleted sys.stdout gets no new one
+            delattr(sys, name)
+    return old
+
+
+_MISSING = object()
+
+
+def _text_stream(sink: Sink, errors: str) -> io.TextIOWrapper:
+    return io.TextIOWrapper(sink, encoding="utf-8", errors=errors, newline="\n", write_through=True)
+
+
+def register_source(lines: list[str]) -> None:
+    """Let tracebacks, warnings and ``inspect`` show the program's source lines.
+
+    The cache holds the list itself, so lines added to it later show too (a program that
+    clears the cache loses them, as in a whole run). mtime None marks the entry as not
+    backed by a file, so ``linecache.checkcache`` keeps it.
+    """
+    linecache.cache[FILENAME] = (sum(map(len, lines)), None, lines, FILENAME)
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines as the tokenizer sees them: split at ``\\n`` only, each keeping its end."""
+    return io.StringIO(text, newline="").readlines()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended: status, one-line error, and the text Python prints on the way out."""
+
+    status: Status = "ok"
+    error: str | None = None
+    tail: str = ""
+
+
+OK = Outcome()
+
+
+def runtime_outcome(exc: BaseException) -> Outcome:
+    """The outcome of an exception raised by running the program.
+
+    The traceback skips its first frame: that is the ``exec`` call of whoever ran the program.
+    """
+    if isinstance(exc, SystemExit):
+        return _exit_outcome(exc)
+    tb = exc.__traceback__
+    exc.with_traceback(tb.tb_next if tb is not None else None)
+    return Outcome("error", summary(exc), _format(exc, only=False))
+
+
+def compile_outcome(exc: Exception, lines: list[str]) -> Outcome:
+    """The outcome of a program that does not compile: Python shows no traceback, only the
+    error with its line (taken from the program when the compiler could not read it back)."""
+    if isinstance(exc, SyntaxError) and exc.text is None and 0 < (exc.lineno or 0) <= len(lines):
+        exc.text = lines[exc.lineno - 1]
+    return Outcome("error", summary(exc), _format(exc, only=True))
+
+
+def _exit_outcome(exc: SystemExit) -> Outcome:
+    # CPython's exit handling: None and ints are exit codes, anything else is printed.
+    code = exc.code
+    if code is None or (isinstance(code, int) and code == 0):
+        return OK
+    tail = "" if isinstance(code, int) else f"{code}\n"
+    return Outcome("error", f"SystemExit: {code}", tail)
+
+
+def summary(exc: BaseException) -> str:
+    """``"ZeroDivisionError: division by zero"``: the type as tracebacks name it, and str()."""
+    cls = type(exc)
+    name = cls.__qualname__
+    if cls.__module__ not in ("builtins", "__main__"):
+        name = f"{cls.__module__}.{name}"
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ is the program's, not ours
+        message = "<exception str() failed>"  # traceback's own wording
+    return f"{name}: {message}" if message else name
+
+
+def _format(exc: BaseException, only: bool) -> str:
+    try:
+        lines = traceback.format_exception_only(exc) if only else traceback.format_exception(exc)
+        return "".join(lines)
+    except Exception:  # noqa: BLE001 - a report must come back even if formatting broke
+        return summary(exc) + "\n"
+
+
+def report(outcome: Outcome, head: str, sink: Sink | None, limit: int) -> ToolOutput:
+    """The tool's result: output assembled and capped, the one-line error capped too.
+
+    Both are valid UTF-8 (lone surrogates escaped, as stderr would), so they can be sent.
+    """
+    error = outcome.error
+    if error is not None:
+        data = _stderr_bytes(error)
+        error = _decode(bytes(data[:limit]), complete=len(data) <= limit)
+        error += " [truncated]" if len(data) > limit else ""  # a 10 MB exception message
+    output = assemble(head, sink, outcome.tail, limit)
+    return ToolOutput(output=output, status=outcome.status, error=error)
+
+
+def assemble(head: str, sink: Sink | None, tail: str, limit: int) -> str:
+    """``head`` (compile warnings) then the sink's bytes, capped at ``limit``; then ``tail``.
+
+    The tail (traceback, exit message) is capped on its own and keeps its end: when output
+    is cut, the error is still what the reader needs most.
+    """
+    body = _stderr_bytes(head)
+    total = len(body)
+    if sink is not None:
+        body += sink.data
+        total += sink.total
+    text = _decode(bytes(body[:limit]), complete=total <= limit)
+    if total > limit:
+        text += ("" if not text or text.endswith("\n") else "\n") + TRUNCATION_MARKER + "\n"
+    return text + _tail_end(tail, limit)
+
+
+def _tail_end(tail: str, limit: int) -> str:
+    data = _stderr_bytes(tail)
+    if len(data) <= limit:
+        return data.decode("utf-8")
+    kept = data[len(data) - limit :]
+    start = kept.find(b"\n") + 1  # start at a line, unless the last line alone is too long
+    if start >= len(kept):
+        start = 0
+        while start < len(kept) and kept[start] & 0xC0 == 0x80:  # inside a cut character
+            start += 1
+    return TAIL_MARKER + "\n" + _decode(bytes(kept[start:]), complete=True)
+
+
+def _stderr_bytes(text: str) -> bytearray:
+    return bytearray(text.encode("utf-8", "backslashreplace"))
+
+
+def _decode(data: bytes, complete: bool) -> str:
+    # When cut at the end, a character split by the cut is dropped rather than shown as
+    # garbage; invalid bytes the program wrote itself become U+FFFD.
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    return decoder.decode(data, final=complete)
