@@ -1,0 +1,1 @@
+"""Holds the stand-in `sgl_kernel` package; this directory goes on sys.path on CPU only."""

@@ -1,0 +1,224 @@
+"""A pool of started, ready tool workers, so that a session does not pay process start-up.
+
+Each worker serves one session and exits; the pool keeps ``size`` fresh ones warm in a
+background thread and starts a replacement as soon as one is handed out. ``acquire`` is
+thread-safe (SGLang's ``run_batch`` runs programs on many threads); a handed-out worker and
+its socket then belong to the one session that uses it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from typing import Self
+
+from conveyor_sgl.runtime.process import (
+    WORKER_COMMAND,
+    WorkerHandle,
+    WorkerStartError,
+    end_processes,
+    spawn_worker,
+    terminate,
+)
+
+_MAX_BACKOFF_S = 5.0  # between failed warm starts, so a broken setup does not spin
+
+
+class PoolClosedError(RuntimeError):
+    """The pool was shut down."""
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        size: int = 2,
+        *,
+        start_timeout_s: float = 10.0,
+        command: tuple[str, ...] | list[str] = WORKER_COMMAND,
+    ) -> None:
+        if size < 0 or start_timeout_s <= 0:
+            raise ValueError(
+                f"need size >= 0 and start_timeout_s > 0, got {size}, {start_timeout_s}"
+            )
+        self.size = size
+        self.start_timeout_s = start_timeout_s
+        self.last_error: str | None = None  # the latest failed warm start, for diagnosis
+        self._command = tuple(command)
+        # A private 0700 directory: only this user can connect to the ipc endpoints.
+        self._dir = tempfile.mkdtemp(prefix="conveyor-")
+        self._names = itertools.count()
+        self._cond = threading.Condition()
+        self._warm: deque[WorkerHandle] = deque()
+        self._procs: set[subprocess.Popen] = set()  # every worker alive, warm or handed out
+        self._starting = 0
+        self._closed = False
+        atexit.register(self.shutdown)
+        self._filler = threading.Thread(target=self._fill, name="conveyor-pool", daemon=True)
+        self._filler.start()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def acquire(self, timeout_s: float = 10.0) -> WorkerHandle:
+        """A ready worker; a warm one if there is one, else one started now (deadline)."""
+        deadline = time.monotonic() + timeout_s
+        handle = self._take_warm()
+        if handle is not None:
+            return handle
+        return self._spawn(min(deadline - time.monotonic(), self.start_timeout_s))
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Wait until ``size`` workers are warm; False at the deadline."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while len(self._warm) < self.size and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return not self._closed
+
+    def pids(self) -> list[int]:
+        """Process ids of every live worker of this pool (warm or handed out)."""
+        with self._cond:
+            return sorted(proc.pid for proc in self._procs if proc.poll() is None)
+
+    def shutdown(self, grace_s: float = 1.0) -> None:
+        """End every worker (ask, SIGTERM, SIGKILL); idempotent, also run at exit."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            warm, procs = list(self._warm), list(self._procs)
+            self._warm.clear()
+            self._cond.notify_all()
+        atexit.unregister(self.shutdown)
+        for handle in warm:
+            handle.ask_shutdown()
+        # Handed-out workers' sockets belong to their sessions' threads: terminate those
+        # workers directly (their sessions see them exit); the warm ones were asked.
+        asked = {handle.proc for handle in warm}
+        for proc in procs:
+            if proc not in asked:
+                terminate(proc)
+        end_processes(procs, grace_s)
+        with self._cond:
+            self._procs.difference_update(procs)
+        for handle in warm:
+            handle.close(grace_s=0.0)
+        self._filler.join(timeout=self.start_timeout_s)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+    def _take_warm(self) -> WorkerHandle | None:
+        dead = []
+        try:
+            with self._cond:
+                self._check_open()
+                while self._warm:
+                    handle = self._warm.popleft()
+                    self._cond.notify_all()  # the filler starts a replacement
+                    if handle.exit_code() is None:
+                        return handle
+                    dead.append(handle)  # died while idle: never hand it out
+                return None
+        finally:
+            for handle in dead:
+                handle.kill()
+
+    def _spawn(self, timeout_s: float) -> WorkerHandle:
+        self._check_open()
+        if timeout_s <= 0:
+            raise WorkerStartError("no tool worker was ready before the deadline")
+        endpoint = f"ipc://{self._dir}/w{next(self._names)}"
+        return spawn_worker(
+            endpoint,
+            timeout_s=timeout_s,
+            command=self._command,
+            track=self._track,
+            on_close=self._forget,
+        )
+
+    def _track(self, proc: subprocess.Popen) -> None:
+        with self._cond:
+            self._check_open()  # a worker started during shutdown would escape it
+            self._procs.add(proc)
+
+    def _forget(self, handle: WorkerHandle) -> None:
+        with self._cond:
+            self._procs.discard(handle.proc)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise PoolClosedError("the tool worker pool is shut down")
+
+    def _fill(self) -> None:
+        failures = 0
+        while self._reserve_start():
+            try:
+                handle = self._spawn(self.start_timeout_s)
+            except (WorkerStartError, PoolClosedError) as e:
+                failures += 1
+                self._end_start(
+                    None, error=str(e), backoff_s=min(_MAX_BACKOFF_S, 0.05 * 2**failures)
+                )
+                continue
+            failures = 0
+            self._end_start(handle)
+
+    def _reserve_start(self) -> bool:
+        with self._cond:
+            while not self._closed and len(self._warm) + self._starting >= self.size:
+                self._cond.wait()
+            if self._closed:
+                return False
+            self._starting += 1
+            return True
+
+    def _end_start(
+        self, handle: WorkerHandle | None, error: str = "", backoff_s: float = 0.0
+    ) -> None:
+        with self._cond:
+            self._starting -= 1
+            if handle is not None and not self._closed:
+                self._warm.append(handle)
+                self._cond.notify_all()
+                return
+            if error and not self._closed:
+                self.last_error = error
+                self._cond.wait(backoff_s)  # woken early by shutdown
+        if handle is not None:
+            handle.kill()  # started while the pool was shutting down
+
+
+_default_lock = threading.Lock()
+_default: WorkerPool | None = None
+
+
+def default_pool() -> WorkerPool:
+    """The process-wide pool, created on first use and shut down at exit."""
+    global _default
+    with _default_lock:
+        if _default is None or _default.closed:
+            _default = WorkerPool()
+        return _default
+
+
+def shutdown_default_pool() -> None:
+    global _default
+    with _default_lock:
+        pool, _default = _default, None
+    if pool is not None:
+        pool.shutdown()

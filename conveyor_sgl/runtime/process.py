@@ -1,0 +1,183 @@
+"""Starting one tool worker process and ending worker processes with escalation.
+
+A worker is started with ``subprocess.Popen`` (not a fork of the runtime, which may hold an
+SGLang client with threads) as the leader of a new process group, so that ending it also
+ends any process that model-written code started, and a Ctrl-C at the terminal reaches only
+the runtime, which then shuts its workers down in order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from conveyor_sgl.runtime.channel import Channel, ChannelError
+from conveyor_sgl.runtime.messages import Envelope, Ready, Shutdown
+
+WORKER_COMMAND = (sys.executable, "-m", "conveyor_sgl.runtime.worker")
+_READY_POLL_S = 0.02  # how quickly a worker that dies during start-up is noticed
+_KILL_WAIT_S = 2.0
+
+
+class WorkerStartError(RuntimeError):
+    """A tool worker could not be started (it crashed, or sent no ready in time)."""
+
+
+class WorkerHandle:
+    """One started, ready worker and the runtime end of its channel."""
+
+    def __init__(
+        self,
+        proc: subprocess.Popen,
+        channel: Channel,
+        on_close: Callable[[WorkerHandle], None] = lambda handle: None,
+    ) -> None:
+        self.proc = proc
+        self.channel = channel
+        self._on_close = on_close
+        self.closed = False
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def exit_code(self) -> int | None:
+        return self.proc.poll()
+
+    def ask_shutdown(self) -> None:
+        """Ask the worker to exit (no wait); a worker that is gone or stuck is not waited on."""
+        if not self.channel.closed and self.proc.poll() is None:
+            try:
+                self.channel.send(Envelope(session="", payload=Shutdown()), timeout_s=0.0)
+            except ChannelError:
+                pass
+
+    def close(self, grace_s: float = 1.0) -> None:
+        """End the worker (ask, then SIGTERM, then SIGKILL) and release the channel."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if grace_s > 0:
+                self.ask_shutdown()
+            end_processes([self.proc], grace_s)
+        finally:
+            self.channel.close()
+            self._on_close(self)
+
+    def kill(self) -> None:
+        """End the worker now: it is stuck in tool code or no longer wanted."""
+        self.close(grace_s=0.0)
+
+
+def spawn_worker(
+    endpoint: str,
+    *,
+    timeout_s: float,
+    command: tuple[str, ...] | list[str] = WORKER_COMMAND,
+    track: Callable[[subprocess.Popen], None] = lambda proc: None,
+    on_close: Callable[[WorkerHandle], None] = lambda handle: None,
+) -> WorkerHandle:
+    """Start one worker on ``endpoint`` and wait (deadline) for its ready."""
+    channel = Channel(endpoint, bind=True)
+    argv = [*command, "--endpoint", endpoint, "--parent-pid", str(os.getpid())]
+    try:
+        proc = subprocess.Popen(
+            argv,
+            env=worker_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=2,  # stray prints of tool code go to stderr, not the program's stdout
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as e:
+        channel.close()
+        raise WorkerStartError(f"cannot start tool worker {argv[0]}: {e}") from None
+    try:
+        track(proc)
+        _await_ready(proc, channel, timeout_s)
+    except BaseException:
+        end_processes([proc], 0.0)
+        channel.close()
+        raise
+    return WorkerHandle(proc, channel, on_close)
+
+
+def _await_ready(proc: subprocess.Popen, channel: Channel, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        remaining = deadline - time.monotonic()
+        envelope = channel.recv(min(max(remaining, 0.0), _READY_POLL_S))
+        if envelope is not None and isinstance(envelope.payload, Ready):
+            return
+        code = proc.poll()
+        if code is not None:
+            raise WorkerStartError(f"tool worker {describe_exit(code)} before it was ready")
+        if remaining <= 0:
+            raise WorkerStartError(f"tool worker sent no ready within {timeout_s:.3g}s")
+
+
+def end_processes(procs: list[subprocess.Popen], grace_s: float) -> None:
+    """Wait ``grace_s`` for the processes to exit, then SIGTERM, then SIGKILL; reap all."""
+    alive = _wait_all(procs, grace_s)
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, _KILL_WAIT_S)):
+        if not alive:
+            return
+        for proc in alive:
+            _signal_group(proc, sig)
+        alive = _wait_all(alive, wait_s)
+
+
+def _wait_all(procs: list[subprocess.Popen], timeout_s: float) -> list[subprocess.Popen]:
+    # One deadline shared by all: ending N workers takes one grace period, not N.
+    deadline = time.monotonic() + timeout_s
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    return [proc for proc in procs if proc.poll() is None]
+
+
+def terminate(proc: subprocess.Popen) -> None:
+    """SIGTERM the worker and everything it started (no wait)."""
+    _signal_group(proc, signal.SIGTERM)
+
+
+def _signal_group(proc: subprocess.Popen, sig: signal.Signals) -> None:
+    if proc.poll() is not None:
+        return  # reaped: its pid (and group id) may belong to someone else by now
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        proc.send_signal(sig)
+
+
+def describe_exit(code: int) -> str:
+    """``exited with code N``, naming the signal for a negative code."""
+    text = f"exited with code {code}"
+    if code < 0:
+        try:
+            text += f" (killed by {signal.Signals(-code).name})"
+        except ValueError:
+            pass
+    return text
+
+
+def worker_env() -> dict[str, str]:
+    """The runtime's environment, with its sys.path as PYTHONPATH.
+
+    Tool classes registered from modules the runtime can import (test modules that pytest
+    put on sys.path, a program's own package) must be importable in the worker too.
+    """
+    env = dict(os.environ)
+    paths = [os.path.abspath(p or os.curdir) for p in sys.path]
+    paths += [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env

@@ -1,0 +1,46 @@
+"""``run_tool``: the parser -> session -> worker path driven by plain text chunks, no LLM.
+
+Tests, eval and correctness checks use it. An iterator that sleeps between items (or
+``chunk_interval``) simulates decoding; ``partial=False`` is the sequential baseline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from conveyor_sgl.runtime.messages import Limits
+from conveyor_sgl.runtime.pool import WorkerPool
+from conveyor_sgl.runtime.session import ToolSession
+from conveyor_sgl.runtime.timeline import ToolResult
+
+
+def run_tool(
+    tool: str,
+    chunks: Iterable[str] | str,
+    partial: bool = True,
+    timeout: float = 30.0,
+    config: dict[str, Any] | None = None,
+    pool: WorkerPool | None = None,
+    chunk_interval: float = 0.0,
+    limits: Limits | None = None,
+) -> ToolResult:
+    """Run ``tool`` on the text in ``chunks``; unit times are relative to this call's start.
+
+    ``decoded_at`` of a unit is when the chunk that finished it arrived. Feeding stops early
+    if the tool asks to abort (or the text can never parse); ``timeout`` bounds the wait for
+    the result after the last chunk.
+    """
+    t0 = time.monotonic()
+    if isinstance(chunks, str):
+        chunks = [chunks]
+    with ToolSession(tool, pool=pool, partial=partial, config=config, limits=limits, t0=t0) as s:
+        for i, chunk in enumerate(chunks):
+            if i and chunk_interval > 0:
+                time.sleep(chunk_interval)
+            s.feed_text(chunk, now=time.monotonic())
+            if s.abort_reason is not None:
+                break
+        s.end_input()
+        return s.result(timeout_s=timeout)

@@ -1,0 +1,254 @@
+"""One partial tool call: parser -> units -> one tool worker -> result, with its timeline.
+
+The session owns the parser (it runs here, centrally, once) and one worker from the pool.
+Units go to the worker as soon as they are decoded (``partial=True``) or all at the end of
+decoding (``partial=False``: the sequential baseline). A session is used from one thread at
+a time; different sessions run on different threads with their own workers and sockets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+import weakref
+from enum import Enum
+from typing import Any, Self
+
+from conveyor_sgl.runtime.channel import ChannelError
+from conveyor_sgl.runtime.messages import (
+    AbortDecoding,
+    Cancel,
+    Envelope,
+    Error,
+    Feed,
+    Finish,
+    Limits,
+    Payload,
+    Result,
+    Start,
+    UnitDone,
+    describe_error,
+    encode,
+)
+from conveyor_sgl.runtime.parsers import ParseError, Unit, make_parser
+from conveyor_sgl.runtime.pool import WorkerPool, default_pool
+from conveyor_sgl.runtime.process import describe_exit
+from conveyor_sgl.runtime.timeline import ToolResult, ToolTimeline, UnitTiming
+from conveyor_sgl.tools.registry import resolve_tool, tool_parser
+
+log = logging.getLogger(__name__)
+
+_POLL_S = 0.05  # while waiting for a result: how quickly a dead worker is noticed
+_SEND_TIMEOUT_S = 1.0  # a connected worker takes a frame at once (no high-water mark)
+_EXIT_GRACE_S = 1.0  # a worker that sent its result exits by itself within milliseconds
+_CANCEL_GRACE_S = 0.2  # time for tool.cancel() before the worker is terminated
+
+
+class SessionState(Enum):
+    DECODING = "decoding"  # input still arriving
+    WAITING = "waiting"  # finish sent, result not yet here
+    DONE = "done"  # result known, worker released
+
+
+class Release(Enum):
+    """How the worker is let go once the result is known."""
+
+    EXITING = "exiting"  # it sent its result and exits by itself
+    CANCEL = "cancel"  # ask it to cancel the tool, then end it
+    KILL = "kill"  # stuck, broken or already dead: end it now
+
+
+class ToolSession:
+    def __init__(
+        self,
+        tool: str,
+        *,
+        pool: WorkerPool | None = None,
+        partial: bool = True,
+        config: dict[str, Any] | None = None,
+        mode: str = "client",
+        limits: Limits | None = None,
+        t0: float | None = None,
+        acquire_timeout_s: float = 10.0,
+        result_timeout_s: float = 30.0,
+    ) -> None:
+        self.id = uuid.uuid4().hex
+        self.tool = tool
+        self.partial = partial
+        self.result_timeout_s = result_timeout_s
+        self.timeline = ToolTimeline(mode=mode)
+        self._t0 = time.monotonic() if t0 is None else t0
+        start = Start(
+            target=resolve_tool(tool), config=dict(config or {}), limits=limits or Limits()
+        )
+        encode(Envelope(session=self.id, payload=start))  # a config that cannot travel fails here
+        self._parser = make_parser(tool_parser(tool))
+        self._unsent: list[tuple[Feed, UnitTiming]] = []
+        self._abort_reason: str | None = None
+        self._result: ToolResult | None = None
+        self._state = SessionState.DECODING
+        self._handle = (pool or default_pool()).acquire(acquire_timeout_s)
+        # A session dropped without close() must not leave its worker behind.
+        weakref.finalize(self, self._handle.kill)
+        self._send(start)
+
+    @property
+    def abort_reason(self) -> str | None:
+        """Why decoding should stop early: the tool asked (Abort) or the input can never
+        parse (ParseError). Non-blocking: picks up messages that already arrived."""
+        self._drain()
+        return self._abort_reason
+
+    def feed_text(self, delta: str, now: float | None = None) -> list[Unit]:
+        """Parse the next decoded text; send each finished unit (partial) or keep it."""
+        now = time.monotonic() if now is None else now
+        if self._state is not SessionState.DECODING or self._abort_reason is not None:
+            return []
+        try:
+            units = self._parser.feed(delta)
+        except ParseError as e:
+            self._parse_failed(e)
+            return []
+        self._take(units, now)
+        self._drain()
+        return units
+
+    def end_input(self, now: float | None = None) -> None:
+        """Decoding ended: flush the parser, send what is left, then finish."""
+        now = time.monotonic() if now is None else now
+        if self.timeline.decode_finished_at is None:
+            self.timeline.decode_finished_at = now
+        if self._state is not SessionState.DECODING:
+            return
+        if self._abort_reason is None:  # after an abort the input is cut short on purpose
+            try:
+                self._take(self._parser.close(), now)
+            except ParseError as e:
+                self._parse_failed(e)
+                return
+        for feed, timing in self._unsent:
+            self._send_unit(feed, timing)
+        self._unsent.clear()
+        if self._state is SessionState.DECODING and self._send(Finish()):
+            self._state = SessionState.WAITING
+
+    def result(self, timeout_s: float | None = None) -> ToolResult:
+        """Wait (deadline) for the tool's result, collecting unit timings meanwhile."""
+        if self._state is SessionState.DECODING:
+            self.end_input()
+        timeout_s = self.result_timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout_s
+        while self._result is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                error = f"tool {self.tool!r} returned no result within {timeout_s:.3g}s"
+                return self._conclude("timeout", "", error, Release.KILL)
+            envelope = self._handle.channel.recv(min(remaining, _POLL_S))
+            if envelope is not None:
+                self._on_message(envelope)
+            elif self._handle.exit_code() is not None:
+                self._worker_died()
+        return self._result
+
+    def cancel(self, reason: str = "cancelled by the program") -> None:
+        """Abandon the call: the tool is cancelled and the worker ended (idempotent)."""
+        if self._result is None:
+            self._conclude("aborted", "", f"cancelled: {reason}", Release.CANCEL)
+
+    def close(self) -> None:
+        self.cancel()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _take(self, units: list[Unit], now: float) -> None:
+        for unit in units:
+            timing = UnitTiming(text=unit.text, decoded_at=now)
+            index = len(self.timeline.units)
+            feed = Feed(index=index, text=unit.text, start=unit.start, end=unit.end, data=unit.data)
+            self.timeline.units.append(timing)
+            if self.partial:
+                self._send_unit(feed, timing)
+            else:
+                self._unsent.append((feed, timing))
+
+    def _send_unit(self, feed: Feed, timing: UnitTiming) -> None:
+        if self._send(feed):
+            timing.sent_at = time.monotonic()
+
+    def _send(self, payload: Payload) -> bool:
+        if self._handle.closed:
+            return False
+        if self._handle.exit_code() is not None:
+            self._worker_died()
+            return False
+        try:
+            self._handle.channel.send(Envelope(self.id, payload), timeout_s=_SEND_TIMEOUT_S)
+            return True
+        except ChannelError as e:
+            if self._handle.exit_code() is not None:
+                self._worker_died()
+            else:
+                self._conclude("error", "", f"tool worker stopped reading: {e}", Release.KILL)
+            return False
+
+    def _drain(self) -> None:
+        while not self._handle.closed:
+            envelope = self._handle.channel.recv(0.0)
+            if envelope is None:
+                return
+            self._on_message(envelope)
+
+    def _on_message(self, envelope: Envelope) -> None:
+        if envelope.session != self.id:
+            # Undecodable frames arrive here as errors without a session: never fatal.
+            log.warning("tool session %s ignored a message: %s", self.id, envelope.payload)
+            return
+        payload = envelope.payload
+        if isinstance(payload, UnitDone):
+            self._unit_done(payload)
+        elif isinstance(payload, AbortDecoding):
+            self._abort_reason = self._abort_reason or payload.reason
+        elif isinstance(payload, Result):
+            self._conclude(payload.status, payload.output, payload.error, Release.EXITING)
+        elif isinstance(payload, Error):
+            self._conclude("error", "", f"tool worker: {payload.message}", Release.KILL)
+
+    def _unit_done(self, done: UnitDone) -> None:
+        if 0 <= done.index < len(self.timeline.units):
+            timing = self.timeline.units[done.index]
+            timing.started_at, timing.finished_at = done.started_at, done.finished_at
+
+    def _parse_failed(self, error: ParseError) -> None:
+        self._abort_reason = describe_error(error)
+        self._conclude("error", "", self._abort_reason, Release.CANCEL)
+
+    def _worker_died(self) -> None:
+        self._drain()  # a result sent right before the exit is still queued here
+        if self._result is None:
+            code = self._handle.exit_code()
+            self._conclude("error", "", f"tool worker {describe_exit(code)}", Release.KILL)
+
+    def _conclude(
+        self, status: str, output: str, error: str | None, release: Release
+    ) -> ToolResult:
+        timeline = self.timeline
+        timeline.status, timeline.output, timeline.error = status, output, error
+        timeline.result_ready_at = time.monotonic()
+        self._result = ToolResult(timeline, self._t0)
+        self._state = SessionState.DONE
+        self._release(release)
+        return self._result
+
+    def _release(self, release: Release) -> None:
+        if release is Release.CANCEL and not self._handle.closed:
+            try:
+                self._handle.channel.send(Envelope(self.id, Cancel()), timeout_s=0.0)
+            except ChannelError:
+                pass
+        grace = {Release.EXITING: _EXIT_GRACE_S, Release.CANCEL: _CANCEL_GRACE_S}
+        self._handle.close(grace_s=grace.get(release, 0.0))

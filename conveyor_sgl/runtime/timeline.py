@@ -1,0 +1,83 @@
+"""Per-unit and per-session timings of a partial tool, in one clock.
+
+All times are absolute ``time.monotonic()`` values (CLOCK_MONOTONIC is system-wide on Linux,
+so the runtime and the worker processes stamp in the same clock). ``to_dict(t0)`` turns them
+into seconds since ``t0``, the moment the generation's request was sent; eval and plots read
+only that dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class UnitTiming:
+    text: str
+    decoded_at: float | None = None  # the delta that finished the unit arrived
+    sent_at: float | None = None  # handed to the worker channel
+    started_at: float | None = None  # the tool began feed() (worker clock = same clock)
+    finished_at: float | None = None  # feed() returned
+
+    def to_dict(self, t0: float) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "decoded_at": _since(self.decoded_at, t0),
+            "sent_at": _since(self.sent_at, t0),
+            "started_at": _since(self.started_at, t0),
+            "finished_at": _since(self.finished_at, t0),
+        }
+
+
+@dataclass
+class ToolTimeline:
+    mode: str = "client"  # where the parser and the session ran: "client" or "server"
+    units: list[UnitTiming] = field(default_factory=list)
+    decode_finished_at: float | None = None
+    result_ready_at: float | None = None
+    status: str | None = None  # None until the result is known
+    output: str = ""
+    error: str | None = None
+
+    def to_dict(self, t0: float) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "output": self.output,
+            "error": self.error,
+            "mode": self.mode,
+            "units": [unit.to_dict(t0) for unit in self.units],
+            "decode_finished_at": _since(self.decode_finished_at, t0),
+            "result_ready_at": _since(self.result_ready_at, t0),
+        }
+
+
+def _since(t: float | None, t0: float) -> float | None:
+    return None if t is None else t - t0
+
+
+@dataclass
+class ToolResult:
+    """What a partial tool returned, with its timeline; a view, so there is one source."""
+
+    timeline: ToolTimeline
+    t0: float  # the default zero of ``units`` and ``to_dict()``
+
+    @property
+    def status(self) -> str:
+        return self.timeline.status or "error"
+
+    @property
+    def output(self) -> str:
+        return self.timeline.output
+
+    @property
+    def error(self) -> str | None:
+        return self.timeline.error
+
+    @property
+    def units(self) -> list[dict[str, Any]]:
+        return [unit.to_dict(self.t0) for unit in self.timeline.units]
+
+    def to_dict(self, t0: float | None = None) -> dict[str, Any]:
+        return self.timeline.to_dict(self.t0 if t0 is None else t0)

@@ -1,0 +1,121 @@
+"""The tool worker process: ``python -m conveyor_sgl.runtime.worker --endpoint ipc://...``.
+
+A worker connects to the runtime, says ``ready``, serves exactly one tool session
+(start, feed..., finish or cancel) and exits, so model-written code never leaks state into
+the next session. It watches its parent and dies with it, so no worker outlives the runtime.
+It must stay cheap to start: it imports neither sglang nor torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import resource
+import signal
+import sys
+import threading
+import time
+import traceback
+
+import zmq
+
+from conveyor_sgl.runtime.channel import Channel
+from conveyor_sgl.runtime.messages import Envelope, Limits, Ready
+from conveyor_sgl.runtime.tool_runner import ToolRunner
+
+EXIT_ORPHANED = 70
+PARENT_POLL_S = 0.2
+IDLE_POLL_S = 1.0
+FLUSH_S = 2.0  # how long the last frames (the result) may take to leave at exit
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    if args.parent_pid:
+        _watch_parent(args.parent_pid)
+    context = zmq.Context()
+    channel = Channel(args.endpoint, bind=False, context=context)
+    try:
+        channel.send(Envelope(session="", payload=Ready(pid=os.getpid())))
+        serve(channel, ToolRunner(enter_sandbox))
+    finally:
+        channel.close(linger_s=FLUSH_S)
+        context.term()
+    return 0
+
+
+def serve(channel: Channel, runner: ToolRunner) -> None:
+    """Feed received envelopes to the runner and send back what it produces, until done."""
+    while not runner.done:
+        envelope = channel.recv(timeout_s=IDLE_POLL_S)
+        if envelope is None:
+            continue
+        # Queued as produced: a unit's unit_done does not wait for the units after it.
+        for payload in runner.handle(envelope):
+            # Read the session per payload: the runner learns it while handling start.
+            channel.send(Envelope(session=runner.session, payload=payload))
+
+
+def enter_sandbox(limits: Limits) -> None:
+    """Confine this process before any tool code runs.
+
+    Today: resource limits only. Full sandboxing (namespaces, seccomp, a read-only
+    filesystem) is a later issue and belongs here.
+    """
+    if limits.cpu_s is not None:
+        soft = max(1, math.ceil(limits.cpu_s))  # RLIMIT_CPU counts whole seconds
+        _lower_limit(resource.RLIMIT_CPU, soft, soft + 1)  # SIGXCPU first, SIGKILL at hard
+    if limits.memory_bytes is not None:
+        _lower_limit(resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes)
+
+
+def _lower_limit(which: int, soft: int, hard: int) -> None:
+    _, current_hard = resource.getrlimit(which)
+    if current_hard != resource.RLIM_INFINITY:
+        hard = min(hard, current_hard)
+        soft = min(soft, hard)
+    resource.setrlimit(which, (soft, hard))
+
+
+def _watch_parent(parent_pid: int) -> None:
+    # A thread, not a socket deadline: it fires even while tool code blocks the main thread.
+    # (PR_SET_PDEATHSIG is not used: it fires when the spawning *thread* exits.)
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_S)
+        _die_with_group()
+
+    threading.Thread(target=watch, name="conveyor-parent-watch", daemon=True).start()
+
+
+def _die_with_group() -> None:
+    # The pool starts each worker as a process-group leader; model-written code may have
+    # started processes of its own, and they go too.
+    if os.getpgrp() == os.getpid():
+        os.killpg(os.getpid(), signal.SIGKILL)
+    os._exit(EXIT_ORPHANED)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="conveyor_sgl tool worker (one session)")
+    parser.add_argument("--endpoint", required=True, help="runtime channel, e.g. ipc:///tmp/x")
+    parser.add_argument("--parent-pid", type=int, default=0, help="exit when this pid is gone")
+    return parser.parse_args(argv)
+
+
+def _exit(code: int) -> None:
+    # os._exit: model-written code may have left non-daemon threads or atexit hooks behind;
+    # the session is over, so nothing of it may delay the exit.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    try:
+        code = main()
+    except Exception:  # noqa: BLE001 - printed here, because the exit below is forced
+        traceback.print_exc()
+        code = 1
+    _exit(code)
