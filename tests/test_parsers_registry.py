@@ -10,12 +10,18 @@ from conveyor_sgl.runtime.parsers import (
     JsonArgsParser,
     LineParser,
     PythonStatementParser,
+    SqlStatementParser,
     make_parser,
 )
 
 
 def test_registry_names_match_the_parsers():
-    assert PARSERS == {"python": PythonStatementParser, "line": LineParser, "json": JsonArgsParser}
+    assert PARSERS == {
+        "python": PythonStatementParser,
+        "line": LineParser,
+        "json": JsonArgsParser,
+        "sql": SqlStatementParser,
+    }
     for name, parser_class in PARSERS.items():
         parser = make_parser(name)
         assert isinstance(parser, parser_class) and parser.name == name

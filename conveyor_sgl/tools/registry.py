@@ -12,7 +12,14 @@ import threading
 
 from conveyor_sgl.tools.base import Tool
 
-_BUILTINS = {"python": "conveyor_sgl.tools.python:PythonTool"}
+_BUILTINS = {
+    "python": "conveyor_sgl.tools.python:PythonTool",
+    "search": "conveyor_sgl.tools.search:SearchTool",
+    "planner": "conveyor_sgl.tools.planner:PlannerTool",
+    "validation": "conveyor_sgl.tools.validation:ValidationTool",
+    "sql": "conveyor_sgl.tools.sql:SqlTool",
+    "calculator": "conveyor_sgl.tools.calculator:CalculatorTool",
+}
 
 _lock = threading.Lock()
 _targets: dict[str, str] = dict(_BUILTINS)

@@ -10,11 +10,13 @@ from .base import ParseError, Parser, Unit, parse_chunks
 from .json_args import JsonArgsParser
 from .line import LineParser
 from .python import PythonStatementParser
+from .sql import SqlStatementParser
 
 PARSERS: dict[str, type[Parser]] = {
     PythonStatementParser.name: PythonStatementParser,
     LineParser.name: LineParser,
     JsonArgsParser.name: JsonArgsParser,
+    SqlStatementParser.name: SqlStatementParser,
 }
 
 
@@ -35,6 +37,7 @@ __all__ = [
     "ParseError",
     "Parser",
     "PythonStatementParser",
+    "SqlStatementParser",
     "Unit",
     "make_parser",
     "parse_chunks",
