@@ -35,6 +35,7 @@ from conveyor_sgl.runtime.parsers import ParseError, Unit, make_parser
 from conveyor_sgl.runtime.pool import WorkerPool, default_pool
 from conveyor_sgl.runtime.process import describe_exit
 from conveyor_sgl.runtime.timeline import ToolResult, ToolTimeline, UnitTiming
+from conveyor_sgl.tools.limits import limits_for
 from conveyor_sgl.tools.registry import resolve_tool, tool_parser
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class ToolSession:
         partial: bool = True,
         config: dict[str, Any] | None = None,
         mode: str = "client",
-        limits: Limits | None = None,
+        limits: Limits | dict[str, Any] | None = None,
         t0: float | None = None,
         acquire_timeout_s: float = 10.0,
         result_timeout_s: float = 30.0,
@@ -79,8 +80,9 @@ class ToolSession:
         self.result_timeout_s = result_timeout_s
         self.timeline = ToolTimeline(mode=mode)
         self._t0 = time.monotonic() if t0 is None else t0
+        # Limits come from tools/limits.yaml; a dict overrides some fields, a Limits all.
         start = Start(
-            target=resolve_tool(tool), config=dict(config or {}), limits=limits or Limits()
+            target=resolve_tool(tool), config=dict(config or {}), limits=limits_for(tool, limits)
         )
         encode(Envelope(session=self.id, payload=start))  # a config that cannot travel fails here
         self._parser = make_parser(tool_parser(tool))
@@ -135,15 +137,23 @@ class ToolSession:
 
     def result(self, timeout_s: float | None = None) -> ToolResult:
         """Wait (deadline) for the tool's result, collecting unit timings meanwhile."""
+        timeout_s = self.result_timeout_s if timeout_s is None else timeout_s
+        result = self.wait(timeout_s)
+        if result is None:
+            error = f"tool {self.tool!r} returned no result within {timeout_s:.3g}s"
+            return self._conclude("timeout", "", error, Release.KILL)
+        return result
+
+    def wait(self, timeout_s: float) -> ToolResult | None:
+        """Like ``result`` but None at the deadline, without giving up on the tool: a caller
+        that must stay responsive (the server's event loop) waits in slices."""
         if self._state is SessionState.DECODING:
             self.end_input()
-        timeout_s = self.result_timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout_s
         while self._result is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                error = f"tool {self.tool!r} returned no result within {timeout_s:.3g}s"
-                return self._conclude("timeout", "", error, Release.KILL)
+                return None
             envelope = self._handle.channel.recv(min(remaining, _POLL_S))
             if envelope is not None:
                 self._on_message(envelope)
