@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from conveyor_sgl.runtime import sandbox
 from conveyor_sgl.runtime.channel import Channel, ChannelError
 from conveyor_sgl.runtime.messages import Envelope, Ready, Shutdown
 
@@ -67,6 +68,7 @@ class WorkerHandle:
             end_processes([self.proc], grace_s)
         finally:
             self.channel.close()
+            sandbox.remove_workdir(self.channel.endpoint)
             self._on_close(self)
 
     def kill(self) -> None:
@@ -103,7 +105,9 @@ def spawn_worker(
     except BaseException:
         end_processes([proc], 0.0)
         channel.close()
+        sandbox.remove_workdir(endpoint)
         raise
+    sandbox.forget_endpoint(endpoint)
     return WorkerHandle(proc, channel, on_close)
 
 
@@ -164,19 +168,29 @@ def describe_exit(code: int) -> str:
     text = f"exited with code {code}"
     if code < 0:
         try:
-            text += f" (killed by {signal.Signals(-code).name})"
+            name = signal.Signals(-code).name
         except ValueError:
-            pass
+            return text
+        hint = _SIGNAL_HINTS.get(name)
+        text += f" (killed by {name}: {hint})" if hint else f" (killed by {name})"
     return text
 
 
+_SIGNAL_HINTS = {
+    "SIGXCPU": "CPU time limit exceeded",
+    "SIGXFSZ": "file size limit exceeded",
+    "SIGSEGV": "crashed, e.g. a C stack overflow from deep recursion",
+}
+
+
 def worker_env() -> dict[str, str]:
-    """The runtime's environment, with its sys.path as PYTHONPATH.
+    """The runtime's environment without secrets (``sandbox.scrub_env``), with its sys.path
+    as PYTHONPATH.
 
     Tool classes registered from modules the runtime can import (test modules that pytest
     put on sys.path, a program's own package) must be importable in the worker too.
     """
-    env = dict(os.environ)
+    env = sandbox.scrub_env(dict(os.environ))
     paths = [os.path.abspath(p or os.curdir) for p in sys.path]
     paths += [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))

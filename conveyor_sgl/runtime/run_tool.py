@@ -24,13 +24,14 @@ def run_tool(
     config: dict[str, Any] | None = None,
     pool: WorkerPool | None = None,
     chunk_interval: float = 0.0,
-    limits: Limits | None = None,
+    limits: Limits | dict[str, Any] | None = None,
 ) -> ToolResult:
     """Run ``tool`` on the text in ``chunks``; unit times are relative to this call's start.
 
     ``decoded_at`` of a unit is when the chunk that finished it arrived. Feeding stops early
     if the tool asks to abort (or the text can never parse); ``timeout`` bounds the wait for
-    the result after the last chunk.
+    the result after the last chunk. ``limits`` overrides the tool's limits from
+    ``tools/limits.yaml`` (a dict: some fields; a ``Limits``: all of them).
     """
     t0 = time.monotonic()
     if isinstance(chunks, str):

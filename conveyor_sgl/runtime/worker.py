@@ -9,9 +9,8 @@ It must stay cheap to start: it imports neither sglang nor torch.
 from __future__ import annotations
 
 import argparse
-import math
+import functools
 import os
-import resource
 import signal
 import sys
 import threading
@@ -20,6 +19,7 @@ import traceback
 
 import zmq
 
+from conveyor_sgl.runtime import sandbox
 from conveyor_sgl.runtime.channel import Channel
 from conveyor_sgl.runtime.messages import Envelope, Limits, Ready
 from conveyor_sgl.runtime.tool_runner import ToolRunner
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     channel = Channel(args.endpoint, bind=False, context=context)
     try:
         channel.send(Envelope(session="", payload=Ready(pid=os.getpid())))
-        serve(channel, ToolRunner(enter_sandbox))
+        serve(channel, ToolRunner(functools.partial(enter_sandbox, endpoint=args.endpoint)))
     finally:
         channel.close(linger_s=FLUSH_S)
         context.term()
@@ -57,25 +57,9 @@ def serve(channel: Channel, runner: ToolRunner) -> None:
             channel.send(Envelope(session=runner.session, payload=payload))
 
 
-def enter_sandbox(limits: Limits) -> None:
-    """Confine this process before any tool code runs.
-
-    Today: resource limits only. Full sandboxing (namespaces, seccomp, a read-only
-    filesystem) is a later issue and belongs here.
-    """
-    if limits.cpu_s is not None:
-        soft = max(1, math.ceil(limits.cpu_s))  # RLIMIT_CPU counts whole seconds
-        _lower_limit(resource.RLIMIT_CPU, soft, soft + 1)  # SIGXCPU first, SIGKILL at hard
-    if limits.memory_bytes is not None:
-        _lower_limit(resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes)
-
-
-def _lower_limit(which: int, soft: int, hard: int) -> None:
-    _, current_hard = resource.getrlimit(which)
-    if current_hard != resource.RLIM_INFINITY:
-        hard = min(hard, current_hard)
-        soft = min(soft, hard)
-    resource.setrlimit(which, (soft, hard))
+def enter_sandbox(limits: Limits, endpoint: str = "") -> None:
+    """Confine this process before any tool code runs (see ``sandbox.py``)."""
+    sandbox.enter(limits, sandbox.workdir_for(endpoint))
 
 
 def _watch_parent(parent_pid: int) -> None:
