@@ -49,7 +49,7 @@ _SKIP_DIRS = frozenset(
     ]
 )
 DEFAULT_PACKAGES = ("numpy", "jsonschema", "yaml", "zmq", "msgspec", "psutil")
-INDEX_VERSION = 2  # bump when the documents or the tokenization change
+INDEX_VERSION = 3  # bump when the documents or the tokenization change
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ def _docstrings(module: str, path: Path) -> Iterator[tuple[str, str]]:
         yield module, doc
     for node in tree.body:
         yield from _definition(module, node)
-        if isinstance(node, ast.ClassDef):
+        if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
             for member in node.body:
                 yield from _definition(f"{module}.{node.name}", member)
 
