@@ -13,7 +13,7 @@ from typing import Any
 from sglang.lang import api as sgl_api
 from sglang.lang.ir import SglExpr, SglGen, SglSamplingParams
 
-from conveyor_sgl.tools.registry import resolve_tool
+from conveyor_sgl.tools.registry import check_tool
 
 
 class SglPartialTool(SglGen):
@@ -73,7 +73,8 @@ def partial_tool(
         raise ValueError("partial_tool needs a variable name, e.g. partial_tool('code', ...)")
     if "choices" in gen_args:
         raise ValueError("partial_tool does not take 'choices': a selection feeds no tool")
-    resolve_tool(tool)  # an unknown tool fails when the program is built, not mid-decode
+    # An unknown tool or a bad option fails when the program is built, not mid-decode.
+    check_tool(tool, config)
     # sgl.gen validates and packs the sampling arguments; we reuse its work verbatim.
     plain_gen = sgl_api.gen(name, **gen_args)
     return SglPartialTool(name, tool, plain_gen.sampling_params, partial=partial, config=config)

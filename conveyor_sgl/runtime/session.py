@@ -36,7 +36,7 @@ from conveyor_sgl.runtime.pool import WorkerPool, default_pool
 from conveyor_sgl.runtime.process import describe_exit
 from conveyor_sgl.runtime.timeline import ToolResult, ToolTimeline, UnitTiming
 from conveyor_sgl.tools.limits import limits_for
-from conveyor_sgl.tools.registry import resolve_tool, tool_parser
+from conveyor_sgl.tools.registry import check_tool, resolve_tool, tool_parser
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,7 @@ class ToolSession:
             target=resolve_tool(tool), config=dict(config or {}), limits=limits_for(tool, limits)
         )
         encode(Envelope(session=self.id, payload=start))  # a config that cannot travel fails here
+        check_tool(tool, config)
         self._parser = make_parser(tool_parser(tool))
         self._unsent: list[tuple[Feed, UnitTiming]] = []
         self._abort_reason: str | None = None

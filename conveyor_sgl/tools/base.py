@@ -39,6 +39,14 @@ class Tool:
     parser: ClassVar[str] = "line"
     partial: ClassVar[bool] = True
 
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        """Raise ``ValueError``/``TypeError`` naming what is wrong with ``config``.
+
+        Called in the runtime when the program is built (``partial_tool``) and when a session
+        is created, so a bad option fails before any decoding; ``start`` may rely on it.
+        """
+
     def start(self, config: dict[str, Any]) -> None:
         """Prepare a session. ``config`` comes from the program (``partial_tool(..., config=)``)."""
 

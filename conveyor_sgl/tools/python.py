@@ -47,6 +47,13 @@ class PythonTool(Tool):
     parser = "python"
     partial = True
 
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        unknown = sorted(set(config) - {"max_output_bytes"})
+        if unknown:
+            raise ValueError(f"unknown option(s) {unknown}; known: ['max_output_bytes']")
+        _max_output_bytes(config)
+
     def start(self, config: dict[str, Any]) -> None:
         self._limit = _max_output_bytes(config)
         self._source = ProgramSource()

@@ -46,6 +46,15 @@ def resolve_tool(name: str) -> str:
     raise ValueError(f"unknown tool {name!r}; known tools: {', '.join(known)}")
 
 
+def check_tool(name: str, config: dict | None = None) -> None:
+    """Fail now, naming the problem, if ``name`` is not a tool or ``config`` is not valid."""
+    tool_class = load_tool_class(resolve_tool(name))
+    try:
+        tool_class.check_config(dict(config or {}))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"tool {name!r}: bad config: {e}") from None
+
+
 def tool_parser(name: str) -> str:
     """The name of the parser that cuts this tool's input into units."""
     return load_tool_class(resolve_tool(name)).parser
