@@ -24,6 +24,7 @@ from conveyor_sgl.runtime.messages import (
     Feed,
     Finish,
     Limits,
+    MessageError,
     Payload,
     Result,
     Start,
@@ -205,6 +206,12 @@ class ToolSession:
                 self._worker_died()
             else:
                 self._conclude("error", "", f"tool worker stopped reading: {e}", Release.KILL)
+            return False
+        except MessageError as e:
+            # Text the codec cannot carry (a lone surrogate is not UTF-8): bad input, not a
+            # crash of the program; decoding stops as after a parse error.
+            self._abort_reason = f"tool input cannot be sent: {e}"
+            self._conclude("error", "", self._abort_reason, Release.CANCEL)
             return False
 
     def _drain(self) -> None:
