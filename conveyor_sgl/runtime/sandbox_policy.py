@@ -197,7 +197,7 @@ def _path_events(policy: Policy) -> dict[str, Check]:
 
 def _resolve(path: Any, dir_fd: int | None = None) -> str:
     text = os.fsdecode(path)
-    if dir_fd is not None and not os.path.isabs(text):
+    if dir_fd is not None and dir_fd >= 0 and not os.path.isabs(text):  # -1: no dir_fd
         text = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), text)
     return os.path.realpath(text)
 
