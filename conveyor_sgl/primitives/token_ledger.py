@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conveyor_sgl.primitives.endpoint import Endpoint, GenerateEvent
+from conveyor_sgl.runtime.stop_text import trim_matched_stop
 
 _ATTR = "_conveyor_ledger"
 
@@ -44,12 +45,7 @@ def visible_text(event: GenerateEvent) -> str:
 
     Requests go out with ``no_stop_trim`` (so the ledger knows the stop string's ids); this
     applies the server's own trimming rule on the client."""
-    matched = (event.meta_info.get("finish_reason") or {}).get("matched")
-    if isinstance(matched, str) and matched:
-        pos = event.text.find(matched)
-        if pos != -1:
-            return event.text[:pos]
-    return event.text
+    return trim_matched_stop(event.text, event.meta_info)
 
 
 def ledger_after(prompt_text: str, final: GenerateEvent) -> TokenLedger | None:

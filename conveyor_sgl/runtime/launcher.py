@@ -15,10 +15,11 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from conveyor_sgl.runtime.default_model import cache_root, ensure_default_model
+from conveyor_sgl.runtime.server_plugin import ENABLE_ENV
 
 DEFAULT_HOST = "127.0.0.1"
 MODEL_FLAGS = ("--model-path", "--model")
@@ -115,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-h", "--help", action="store_true", help="show this help and SGLang's")
     parser.add_argument(
+        "--tool-partial-execution",
+        action="store_true",
+        help="run partial tools inside the server: parse decoded tokens where they are "
+        "produced and append tool output to the request's own tokens (the frontend "
+        "discovers it by itself)",
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="print the SGLang argv and environment this launcher would use, then exit",
@@ -137,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         _print_sglang_help()
         return
     plan = plan_launch(rest, has_gpu=has_gpu(), environ=os.environ)
+    # The plugin reads this in every SGLang process (they inherit it); never leak it in.
+    server_mode = {ENABLE_ENV: "1" if ours.tool_partial_execution else "0"}
+    plan = replace(plan, env={**plan.env, **server_mode})
     if ours.dry_run:
         print(json.dumps({"argv": plan.argv, "env": plan.env, "cpu": plan.cpu}, indent=2))
         return
