@@ -94,9 +94,8 @@ def test_shutdown_escalates_to_sigkill(pool):
     t = time.monotonic()
     pool.shutdown(grace_s=0.2)
     assert time.monotonic() - t < 3.0
-    assert (
-        session.result(timeout_s=5).error == "tool worker exited with code -9 (killed by SIGKILL)"
-    )
+    error = session.result(timeout_s=5).error
+    assert error.startswith("tool worker exited with code -9 (killed by SIGKILL")
 
 
 def test_a_worker_that_crashes_on_start_is_a_clear_error():

@@ -180,6 +180,7 @@ _SIGNAL_HINTS = {
     "SIGXCPU": "CPU time limit exceeded",
     "SIGXFSZ": "file size limit exceeded",
     "SIGSEGV": "crashed, e.g. a C stack overflow from deep recursion",
+    "SIGKILL": "the hard CPU time limit, the kernel's out-of-memory killer, or a kill",
 }
 
 

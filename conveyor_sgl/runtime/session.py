@@ -45,6 +45,7 @@ _POLL_S = 0.05  # while waiting for a result: how quickly a dead worker is notic
 _SEND_TIMEOUT_S = 1.0  # a connected worker takes a frame at once (no high-water mark)
 _EXIT_GRACE_S = 1.0  # a worker that sent its result exits by itself within milliseconds
 _CANCEL_GRACE_S = 0.2  # time for tool.cancel() before the worker is terminated
+_EXIT_DRAIN_S = 0.5  # after a worker exited: its last frames arrive within this
 
 
 class SessionState(Enum):
@@ -214,9 +215,10 @@ class ToolSession:
             self._conclude("error", "", self._abort_reason, Release.CANCEL)
             return False
 
-    def _drain(self) -> None:
+    def _drain(self, quiet_s: float = 0.0) -> None:
+        """Handle what has arrived; with ``quiet_s``, until nothing came for that long."""
         while not self._handle.closed:
-            envelope = self._handle.channel.recv(0.0)
+            envelope = self._handle.channel.recv(quiet_s)
             if envelope is None:
                 return
             self._on_message(envelope)
@@ -246,7 +248,9 @@ class ToolSession:
         self._conclude("error", "", self._abort_reason, Release.CANCEL)
 
     def _worker_died(self) -> None:
-        self._drain()  # a result sent right before the exit is still queued here
+        # A result sent right before the exit may still be in ZeroMQ's I/O thread (a large
+        # one takes a while): wait until the channel goes quiet before calling it lost.
+        self._drain(quiet_s=_EXIT_DRAIN_S)
         if self._result is None:
             code = self._handle.exit_code()
             self._conclude("error", "", f"tool worker {describe_exit(code)}", Release.KILL)
