@@ -37,7 +37,7 @@ class SqlStatementParser:
         out: list[Unit] = []
         while (semicolon := self._buffer.find(";", self._scanned)) >= 0:
             self._scanned = semicolon + 1
-            if sqlite3.complete_statement(self._buffer[: semicolon + 1]):
+            if _complete(self._buffer[: semicolon + 1]):
                 self._cut(semicolon + 1, out)
         self._scanned = len(self._buffer)
         return out
@@ -48,7 +48,7 @@ class SqlStatementParser:
         if not rest[_LEADING.match(rest).end() :].strip():
             return out
         # The newline ends a trailing "--" comment, which would otherwise swallow the ';'.
-        if not sqlite3.complete_statement(rest + "\n;"):
+        if not _complete(rest + "\n;"):
             raise ParseError(f"unterminated SQL statement at offset {self._base}: {rest.strip()!r}")
         self._cut(len(rest.rstrip()), out)
         return out
@@ -63,3 +63,11 @@ class SqlStatementParser:
         self._buffer = self._buffer[end:]
         self._base += end
         self._scanned = 0
+
+
+def _complete(text: str) -> bool:
+    """``sqlite3.complete_statement``, with text SQLite cannot take as a ParseError."""
+    try:
+        return sqlite3.complete_statement(text)
+    except ValueError as e:  # a NUL character, or a lone surrogate (not UTF-8)
+        raise ParseError(f"not SQL text: {e}") from None
