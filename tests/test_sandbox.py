@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import platform
+import sys
 import textwrap
 import time
 
@@ -273,3 +275,28 @@ def test_a_limit_is_enforced_within_its_deadline(pool):
     assert result.status == "error"
     assert result.error.endswith("CpuLimitExceeded: CPU time limit of 1 s exceeded")
     assert time.monotonic() - start < 15  # 1 s of CPU, however loaded the machine
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "aarch64"), reason="no seccomp table")
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="fork_exec's signature is 3.11's")
+def test_no_process_even_through_a_c_entry_point_without_an_audit_event(pool, tmp_path):
+    # _posixsubprocess.fork_exec raises no audit event: only the seccomp filter stops it.
+    target = tmp_path / "escaped"
+    code = f"""\
+        import _posixsubprocess, os
+        r, w = os.pipe()
+        argv = [b"/bin/sh", b"-c", b"echo escaped > {target}"]
+        _posixsubprocess.fork_exec(argv, argv[:1], True, (w,), None, None, -1, -1, -1, -1, -1, -1, r, w, True, False, -1, None, None, None, -1, None, False)
+        """
+    result = run_python(pool, code)
+    assert (result.status, result.error) == (
+        "error",
+        "PermissionError: [Errno 1] Operation not permitted",
+    )
+    assert not target.exists()
+    threads = run_python(
+        pool,
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "print(list(ThreadPoolExecutor(4).map(abs, [-1, -2])))\n",
+    )
+    assert (threads.status, threads.output) == ("ok", "[1, 2]\n")  # threads still work

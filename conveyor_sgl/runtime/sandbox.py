@@ -10,6 +10,8 @@ Layers, kernel first (a layer the kernel refuses is skipped, the others still ap
   (applied by the runtime when it spawns the worker, so even /proc/self/environ is clean);
 - ``network: false``: a new, empty network namespace (unshare(CLONE_NEWNET), needs
   CAP_SYS_ADMIN) and, in the interpreter, no inet sockets or name lookups;
+- ``max_processes: 0``: a seccomp filter (``sandbox_seccomp.py``) on every thread: no
+  fork, no exec, whatever the route (C entry points that raise no audit event included);
 - ``confine``: an audit hook (``sandbox_policy.py``) refusing writes outside the working
   directory, signals outside the worker's process group, other processes' /proc entries,
   ctypes, and process creation beyond ``max_processes``.
@@ -28,7 +30,7 @@ import shutil
 import signal
 import tempfile
 
-from conveyor_sgl.runtime import sandbox_policy
+from conveyor_sgl.runtime import sandbox_policy, sandbox_seccomp
 from conveyor_sgl.runtime.messages import Limits
 
 CLONE_NEWNET = 0x40000000
@@ -92,6 +94,8 @@ def enter(limits: Limits, workdir: str | None = None) -> list[str]:
     layers += _set_rlimits(limits)
     if not limits.network and _unshare_network():
         layers.append("netns")
+    if limits.max_processes == 0 and sandbox_seccomp.forbid_new_processes():
+        layers.append("seccomp")
     policy = sandbox_policy.Policy(
         workdir=workdir,
         private_root=os.path.dirname(workdir) if workdir.endswith(".work") else None,
