@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sglang.lang.ir import SglGen
 
 from conveyor_sgl.primitives.endpoint import Endpoint, GenerateEvent, build_payload
 from conveyor_sgl.primitives.ir import SglPartialTool, SglToolResult, tool_event_key
+from conveyor_sgl.primitives.server_mode import ServerToolCall, choose_mode, request_body
 from conveyor_sgl.primitives.token_ledger import (
     get_ledger,
     ledger_after,
@@ -25,9 +26,16 @@ from conveyor_sgl.primitives.token_ledger import (
     visible_text,
 )
 from conveyor_sgl.runtime.session import ToolSession
+from conveyor_sgl.tools.registry import resolve_tool
 
 DEFAULT_RESULT_TIMEOUT_S = 120.0
 _PENDING_ATTR = "_conveyor_pending_tools"
+
+
+class Pending(Protocol):
+    """A partial tool whose decoding ended: ``finish`` gives its ``meta_info["tool"]``."""
+
+    def finish(self, timeout_s: float, name: str) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -35,9 +43,14 @@ class PendingTool:
     session: ToolSession
     sent_at: float  # monotonic time the generation's request was sent: the timeline's zero
 
+    def finish(self, timeout_s: float, name: str) -> dict[str, Any]:
+        return self.session.result(timeout_s=timeout_s).to_dict(self.sent_at)
+
 
 def execute_partial_tool(s: Any, expr: SglPartialTool) -> None:
     endpoint = Endpoint.of_backend(s.backend)
+    if choose_mode(expr.mode, endpoint) == "server":
+        return _execute_partial_tool_in_server(s, expr, endpoint)
     session = ToolSession(expr.tool, partial=expr.partial, config=expr.config, mode="client")
     # If the program never reaches tool_result, the worker still ends with the program.
     weakref.finalize(s, session.cancel)
@@ -48,10 +61,9 @@ def execute_partial_tool(s: Any, expr: SglPartialTool) -> None:
         final = _stream_generation(
             s,
             expr.name,
-            endpoint,
-            payload,
+            endpoint.generate_stream(payload),
             session.feed_text,
-            should_stop=lambda: session.abort_reason is not None,
+            stop=lambda event: session.abort_reason is not None and _abort(endpoint, event),
         )
     except BaseException:
         session.cancel()
@@ -59,6 +71,22 @@ def execute_partial_tool(s: Any, expr: SglPartialTool) -> None:
     session.end_input()
     set_ledger(s, ledger_after(prompt_text, final))
     _pending(s)[expr.name] = PendingTool(session, sent_at)
+
+
+def _execute_partial_tool_in_server(s: Any, expr: SglPartialTool, endpoint: Endpoint) -> None:
+    """The parser and the tool session run in the server; this side streams the text."""
+    prompt_text = s.text_
+    generate = _payload(s, expr, endpoint)
+    body = request_body(resolve_tool(expr.tool), expr.partial, expr.config, generate)
+    call = ServerToolCall(endpoint, body)
+    weakref.finalize(s, call.close)
+    try:
+        final = _stream_generation(s, expr.name, call.generation(), on_delta=None)
+    except BaseException:
+        call.close()
+        raise
+    set_ledger(s, ledger_after(prompt_text, final))
+    _pending(s)[expr.name] = call
 
 
 def execute_tool_result(s: Any, expr: SglToolResult) -> None:
@@ -69,10 +97,10 @@ def execute_tool_result(s: Any, expr: SglToolResult) -> None:
             "in this program (or its result was already taken)"
         )
     timeout = expr.timeout if expr.timeout is not None else DEFAULT_RESULT_TIMEOUT_S
-    result = pending.session.result(timeout_s=timeout)
-    s._execute_fill(appended_text(result.status, result.output, result.error))
+    tool = pending.finish(timeout, expr.name)
+    s._execute_fill(appended_text(tool["status"], tool["output"], tool["error"]))
     meta = dict(s.meta_info.get(expr.name) or {})
-    meta["tool"] = result.to_dict(pending.sent_at)
+    meta["tool"] = tool
     s.meta_info[expr.name] = meta
     s.variable_event[tool_event_key(expr.name)].set()
 
@@ -92,7 +120,7 @@ def execute_gen_with_ids(s: Any, expr: SglGen) -> None:
     prompt_text = s.text_
     payload = _payload(s, expr, endpoint)
     if s.stream:
-        final = _stream_generation(s, expr.name, endpoint, payload, on_delta=None)
+        final = _stream_generation(s, expr.name, endpoint.generate_stream(payload), on_delta=None)
     else:
         final = endpoint.generate(payload)
         comp = visible_text(final)
@@ -116,17 +144,15 @@ def _payload(s: Any, expr: SglGen, endpoint: Endpoint) -> dict[str, Any]:
 def _stream_generation(
     s: Any,
     name: str,
-    endpoint: Endpoint,
-    payload: dict[str, Any],
+    events: Generator[GenerateEvent, None, None],
     on_delta: Callable[[str], object] | None,
-    should_stop: Callable[[], bool] = lambda: False,
+    stop: Callable[[GenerateEvent], bool] = lambda event: False,
 ) -> GenerateEvent:
     """Stream one generation into variable ``name`` exactly as stock streaming does,
-    handing each new piece of visible text to ``on_delta``."""
+    handing each new piece of visible text to ``on_delta``; ``stop(event)`` ends it early."""
     s.variables[name] = ""
     if s.stream:
         s.stream_var_event[name].set()
-    events = endpoint.generate_stream(payload)
     final: GenerateEvent | None = None
     try:
         for event in events:
@@ -142,8 +168,7 @@ def _stream_generation(
             if s.stream:
                 s.stream_var_event[name].set()
                 s.stream_text_event.set()
-            if not event.finished and should_stop():
-                _abort(endpoint, event)
+            if not event.finished and stop(event):
                 break
     finally:
         events.close()
@@ -155,13 +180,14 @@ def _stream_generation(
     return final
 
 
-def _abort(endpoint: Endpoint, event: GenerateEvent) -> None:
+def _abort(endpoint: Endpoint, event: GenerateEvent) -> bool:
     rid = event.meta_info.get("id")
     if rid:
         endpoint.abort(rid)
+    return True
 
 
-def _pending(s: Any) -> dict[str, PendingTool]:
+def _pending(s: Any) -> dict[str, Pending]:
     pending = getattr(s, _PENDING_ATTR, None)
     if pending is None:
         pending = {}

@@ -27,12 +27,14 @@ class SglPartialTool(SglGen):
         *,
         partial: bool,
         config: dict[str, Any] | None,
+        mode: str | None = None,
     ):
         super().__init__(name)
         self.sampling_params = sampling_params
         self.tool = tool
         self.partial = partial
         self.config = dict(config or {})
+        self.mode = mode  # None: server mode where the server has it; "client" / "server"
 
     def __repr__(self) -> str:
         return f"PartialTool('{self.name}', tool='{self.tool}')"
@@ -61,23 +63,31 @@ def partial_tool(
     *,
     partial: bool = True,
     config: dict[str, Any] | None = None,
+    mode: str | None = None,
     **gen_args: Any,
 ) -> SglPartialTool:
     """Generate ``name`` like ``sgl.gen`` and feed every finished unit of it to ``tool``.
 
     ``gen_args`` are exactly ``sgl.gen``'s (``stop``, ``max_tokens``, ``regex``, ...).
     ``partial=False`` is the sequential baseline: the tool gets everything once decoding ends.
-    ``config`` is passed to the tool's ``start``.
+    ``config`` is passed to the tool's ``start``. ``mode`` says where the parser and the
+    tool session run: ``None`` in the server if it was launched with
+    ``--tool-partial-execution`` (asked once per backend), else here; ``"client"`` always
+    here; ``"server"`` in the server or an error.
     """
     if not isinstance(name, str) or not name:
         raise ValueError("partial_tool needs a variable name, e.g. partial_tool('code', ...)")
     if "choices" in gen_args:
         raise ValueError("partial_tool does not take 'choices': a selection feeds no tool")
     # An unknown tool or a bad option fails when the program is built, not mid-decode.
+    if mode not in (None, "client", "server"):
+        raise ValueError(f"partial_tool mode must be None, 'client' or 'server', got {mode!r}")
     check_tool(tool, config)
     # sgl.gen validates and packs the sampling arguments; we reuse its work verbatim.
     plain_gen = sgl_api.gen(name, **gen_args)
-    return SglPartialTool(name, tool, plain_gen.sampling_params, partial=partial, config=config)
+    return SglPartialTool(
+        name, tool, plain_gen.sampling_params, partial=partial, config=config, mode=mode
+    )
 
 
 def tool_result(name: str, timeout: float | None = None) -> SglToolResult:

@@ -21,12 +21,16 @@ from fastapi import Request
 
 from conveyor_sgl.runtime.parsers import PARSERS
 from conveyor_sgl.runtime.pool import WorkerPool
-from conveyor_sgl.runtime.server_session import PartialToolRequest, ServerToolRun
+from conveyor_sgl.runtime.server_session import (
+    ELAPSED_HEADER,
+    INFO_PATH,
+    PARTIAL_TOOL_PATH,
+    PartialToolRequest,
+    ServerToolRun,
+)
 from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.tools import registry
 
-INFO_PATH = "/conveyor/info"
-PARTIAL_TOOL_PATH = "/conveyor/partial_tool"
 WARM_WORKERS = 4
 # Threads for blocking session calls (taking a worker, waiting for results): enough for
 # every request SGLang runs at once, so one slow tool never queues another's wait.
@@ -87,7 +91,11 @@ class ServerMode:
             dumps=dumps_json,
             lock=lock,
         )
-        return StreamingResponse(run.events(request), media_type="text/event-stream")
+        # With this, the client converts our times (since receipt) to its own zero.
+        elapsed = {ELAPSED_HEADER: f"{time.monotonic() - t0:.6f}"}
+        return StreamingResponse(
+            run.events(request), media_type="text/event-stream", headers=elapsed
+        )
 
     async def _in_thread(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         import asyncio

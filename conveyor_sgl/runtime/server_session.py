@@ -29,6 +29,9 @@ from conveyor_sgl.runtime.stop_text import trim_matched_stop
 from conveyor_sgl.runtime.timeline import ToolResult
 
 T = TypeVar("T")
+INFO_PATH = "/conveyor/info"
+PARTIAL_TOOL_PATH = "/conveyor/partial_tool"
+ELAPSED_HEADER = "x-conveyor-server-elapsed"  # server seconds from receipt to response start
 DEFAULT_RESULT_TIMEOUT_S = 120.0  # the same default as tool_result() in client mode
 _WAIT_SLICE_S = 0.25  # how long one result wait may hold a thread before it looks up again
 SSE_DONE = b"data: [DONE]\n\n"

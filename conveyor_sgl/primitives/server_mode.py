@@ -1,0 +1,181 @@
+"""Server mode, client side: discovery, and one partial tool call that runs in the server.
+
+A server launched with ``--tool-partial-execution`` answers ``GET /conveyor/info``; the
+primitives ask once per backend and then send each ``partial_tool`` to
+``POST /conveyor/partial_tool``, whose SSE stream carries the generation's events (as
+``/generate`` streams them), then ``decode_end``, then the tool's result and timeline. The
+parser, the session and the tool worker run in the server; this side only reads.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Generator, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+import requests
+
+from conveyor_sgl.primitives.endpoint import (
+    CONNECT_TIMEOUT_S,
+    READ_TIMEOUT_S,
+    Endpoint,
+    EndpointError,
+    GenerateEvent,
+    _event,
+)
+from conveyor_sgl.runtime.server_session import ELAPSED_HEADER, INFO_PATH, PARTIAL_TOOL_PATH
+
+_UNIT_TIMES = ("decoded_at", "sent_at", "started_at", "finished_at")
+_INFO_ATTR = "_conveyor_server_info"
+
+
+class ServerModeUnavailable(RuntimeError):
+    """``mode="server"`` was asked for, but the server does not run the flag."""
+
+
+def server_info(endpoint: Endpoint) -> dict[str, Any] | None:
+    """The server's ``/conveyor/info`` (asked once per endpoint), or None without the flag."""
+    if hasattr(endpoint, _INFO_ATTR):
+        return getattr(endpoint, _INFO_ATTR)
+    try:
+        res = endpoint.session.get(endpoint.base_url + INFO_PATH, timeout=CONNECT_TIMEOUT_S)
+    except requests.RequestException:
+        return None  # not cached: the generation itself will report an unreachable server
+    info = res.json() if res.status_code == 200 else None
+    setattr(endpoint, _INFO_ATTR, info)
+    return info
+
+
+def choose_mode(requested: str | None, endpoint: Endpoint) -> str:
+    """``None`` picks server mode where the server has it; ``"client"`` always works."""
+    if requested == "client":
+        return "client"
+    if server_info(endpoint) is not None:
+        return "server"
+    if requested == "server":
+        raise ServerModeUnavailable(
+            f"partial_tool(mode='server') needs a server launched with "
+            f"`python -m conveyor_sgl.launch_server --tool-partial-execution`; "
+            f"{endpoint.base_url} has no {INFO_PATH}"
+        )
+    return "client"
+
+
+class ServerToolCall:
+    """One ``POST /conveyor/partial_tool``: read ``generation()`` to the end of decoding,
+    then ``finish(timeout)`` for the tool's timeline dict (the ``meta_info["tool"]``)."""
+
+    def __init__(self, endpoint: Endpoint, body: dict[str, Any]) -> None:
+        self.sent_at = time.monotonic()  # the zero of the timeline this side reports
+        self.abort_reason: str | None = None
+        self._response = endpoint._post(PARTIAL_TOOL_PATH, body, stream=True)
+        # The server's times count from its receipt of the request: half the round trip
+        # (without the server's own time before it answered) after our send.
+        elapsed = float(self._response.headers.get(ELAPSED_HEADER, 0.0))
+        self.offset = max(0.0, time.monotonic() - self.sent_at - elapsed) / 2
+        self._objects = self._read()
+        self._result: Future[dict[str, Any]] = Future()
+
+    def generation(self) -> Generator[GenerateEvent, None, None]:
+        for obj in self._objects:
+            if obj.get("conveyor") == "decode_end":
+                self.abort_reason = obj.get("abort_reason")
+                self._start_result_reader()
+                return
+            yield _event(obj)
+        raise EndpointError("the server ended the partial tool stream before decoding ended")
+
+    def finish(self, timeout_s: float, name: str) -> dict[str, Any]:
+        """The tool's timeline dict, times in seconds since this call's request was sent."""
+        try:
+            tool = self._result.result(timeout=timeout_s)
+        except FutureTimeout:
+            self.close()
+            return _lost(f"tool {name!r} returned no result within {timeout_s:.3g}s", "timeout")
+        except EndpointError as e:
+            return _lost(f"tool {name!r}: {e}", "error")
+        return shift_timeline(tool, self.offset)
+
+    def close(self) -> None:
+        """Drop the connection: the server cancels the tool (idempotent)."""
+        self._response.close()
+
+    def _start_result_reader(self) -> None:
+        # The program goes on (fills, other gens) while the tool finishes: read the result
+        # on a thread so tool_result can wait with its own deadline.
+        threading.Thread(target=self._read_result, name="conveyor-result", daemon=True).start()
+
+    def _read_result(self) -> None:
+        tool: dict[str, Any] | None = None
+        error: EndpointError | None = None
+        try:
+            for obj in self._objects:  # to the end: the connection is done with when we answer
+                if obj.get("conveyor") == "result":
+                    tool = obj["tool"]
+        except Exception as e:  # noqa: BLE001 - handed to the waiting tool_result as data
+            error = e if isinstance(e, EndpointError) else EndpointError(str(e))
+        finally:
+            # Before the program goes on: its next request may take this pooled connection.
+            self._response.close()
+        if tool is not None:
+            self._result.set_result(tool)
+        else:
+            self._result.set_exception(
+                error or EndpointError("the server closed the stream without the tool result")
+            )
+
+    def _read(self) -> Iterator[dict[str, Any]]:
+        for line in self._response.iter_lines(decode_unicode=False):
+            if not line.startswith(b"data:"):
+                continue
+            body = line[5:].strip()
+            if body == b"[DONE]":
+                return
+            obj = json.loads(body)
+            if "error" in obj:
+                raise EndpointError(f"server error in partial tool: {obj['error']}")
+            yield obj
+
+
+def shift_timeline(tool: dict[str, Any], offset: float) -> dict[str, Any]:
+    """Times since the server received the request -> since the client sent it."""
+
+    def shift(t: float | None) -> float | None:
+        return None if t is None else t + offset
+
+    units = [{**u, **{k: shift(u.get(k)) for k in _UNIT_TIMES}} for u in tool.get("units", [])]
+    return {
+        **tool,
+        "units": units,
+        "decode_finished_at": shift(tool.get("decode_finished_at")),
+        "result_ready_at": shift(tool.get("result_ready_at")),
+    }
+
+
+def _lost(error: str, status: str) -> dict[str, Any]:
+    return {
+        "status": status,
+        "output": "",
+        "error": error,
+        "mode": "server",
+        "units": [],
+        "decode_finished_at": None,
+        "result_ready_at": None,
+    }
+
+
+def request_body(
+    tool_target: str, partial: bool, config: dict[str, Any], generate: dict[str, Any]
+) -> dict[str, Any]:
+    # The server waits for the result at most as long as this side reads a stream.
+    return {
+        "tool": tool_target,
+        "partial": partial,
+        "config": config,
+        "generate": generate,
+        "result_timeout": READ_TIMEOUT_S,
+    }
