@@ -1,0 +1,95 @@
+"""The latency bound and the efficiency of partial execution, from recorded tool timelines.
+
+A run's tool timeline (``state.get_meta_info(name)["tool"]``) gives, per unit, when it was
+decoded (``d_i``) and how long the tool worked on it (``t_i = finished_at - started_at``),
+in seconds since the generation's request was sent. With the paper's schedule (each unit's
+tool work starts once it is decoded and the tool before it is done):
+
+    f_0 = 0,  f_i = max(f_{i-1}, d_i) + t_i,  bound = max(f_n, decode_end) + tail
+
+``tail`` is everything after the result (appending it and the final decode). A tool that
+hands its units to threads (search, planner) returns from ``feed`` at once and does the work
+while ``finish()`` waits; that deferred time (result ready - last feed done, in a sequential
+run) is spread evenly over the units, i.e. modelled as sequential tool work as in the paper.
+For a tool whose work is all in ``feed`` (python) it is only the messaging, milliseconds.
+The bound is computed from
+sequential runs, where tool times are measured without overlap: ``bound_from_run`` turns
+one sequential run into the best latency any partial execution of it could reach. For a
+tool that aborted (validation), decoding could have stopped at the unit that aborted, so
+the bound ends there.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# Below this many seconds of possible saving, efficiency is noise divided by noise.
+MIN_SAVING_S = 1e-3
+
+
+def schedule_finish(units: Sequence[Mapping[str, Any]], extra_s: float = 0.0) -> float:
+    """f_n: when the tool is done if each unit starts once decoded and the tool is free;
+    ``extra_s`` is added to every unit's tool time."""
+    done = 0.0
+    for unit in units:
+        done = max(done, unit["decoded_at"]) + tool_time(unit) + extra_s
+    return done
+
+
+def tool_time(unit: Mapping[str, Any]) -> float:
+    """t_i: the tool's work on one unit (0 for a unit the tool never ran)."""
+    started, finished = unit.get("started_at"), unit.get("finished_at")
+    if started is None or finished is None:
+        return 0.0
+    return max(0.0, finished - started)
+
+
+def executed_units(tool: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The units that count for the bound: all of them, or up to the one that aborted."""
+    units = [u for u in tool["units"] if u.get("decoded_at") is not None]
+    if tool.get("status") != "aborted":
+        return units
+    ran = [i for i, u in enumerate(units) if u.get("finished_at") is not None]
+    return units[: ran[-1] + 1] if ran else units[:1]
+
+
+def bound_from_run(latency_s: float, tool: Mapping[str, Any]) -> float:
+    """The latency bound of one run (normally a sequential one) given its timeline.
+
+    ``latency_s`` is the whole program's latency; the part before the request and after the
+    result (prompt, appending the result, the final decode) is kept as measured.
+    """
+    ready = tool["result_ready_at"]
+    units = executed_units(tool)
+    aborted = tool.get("status") == "aborted" and units
+    decode_end = units[-1]["decoded_at"] if aborted else tool["decode_finished_at"]
+    if units:
+        decode_end = max(decode_end, units[-1]["decoded_at"])
+    finished = [u["finished_at"] for u in units if u.get("finished_at") is not None]
+    deferred = max(0.0, ready - max([decode_end, *finished]))
+    outside = latency_s - ready  # before the request was sent and after the result
+    if not units:
+        return outside + decode_end + deferred
+    done = schedule_finish(units, extra_s=deferred / len(units))
+    return outside + max(done, decode_end)
+
+
+def efficiency(sequential_s: float, partial_s: float, bound_s: float) -> float | None:
+    """(sequential - partial) / (sequential - bound): the share of the possible saving."""
+    possible = sequential_s - bound_s
+    if possible < MIN_SAVING_S:
+        return None
+    return (sequential_s - partial_s) / possible
+
+
+def reduction(sequential_s: float, partial_s: float) -> float:
+    """Latency saved, as a share of the sequential latency (negative: slower)."""
+    return (sequential_s - partial_s) / sequential_s if sequential_s > 0 else 0.0
+
+
+def median(values: Sequence[float]) -> float:
+    if not values:
+        raise ValueError("median of no values")
+    return float(statistics.median(values))

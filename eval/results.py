@@ -1,0 +1,105 @@
+"""Run records -> the results JSON, and the table printed from it.
+
+The file's shape (the issue's), with extra keys the plots and the notebook read::
+
+    {"ms_per_token": float, "model": {...},
+     "workloads": {NAME: {MODE: {"latency_s", "bound_s", "efficiency", "runs", ...}}}, ...}
+
+A cell that could not run has ``"runs": 0``, nulls, and ``"skipped"`` with the reason. The
+bound is the workload's: the median over its sequential runs of ``metrics.bound_from_run``,
+since only there are tool times measured without overlap; every cell of it carries it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from eval import metrics
+from eval.modes import MODES, RunRecord
+
+MAX_OUTPUT_CHARS = 2000  # tool output kept in the representative timeline
+
+
+def summarize_workload(
+    records: Sequence[RunRecord],
+    skipped: Mapping[str, str],
+    modes: Sequence[str] = MODES,
+) -> dict[str, dict[str, Any]]:
+    """One workload's cells: ``records`` are its runs, ``skipped`` maps mode -> reason."""
+    by_mode = {mode: [r for r in records if r.mode == mode] for mode in modes}
+    sequential = by_mode.get("sequential") or []
+    bound = _median_or_none([metrics.bound_from_run(r.latency_s, r.tool) for r in sequential])
+    seq_latency = _median_or_none([r.latency_s for r in sequential])
+    cells = {}
+    for mode in modes:
+        runs = by_mode[mode]
+        if not runs:
+            cells[mode] = skipped_cell(skipped.get(mode, "no run completed"))
+            continue
+        latency = metrics.median([r.latency_s for r in runs])
+        cells[mode] = {
+            "latency_s": latency,
+            "bound_s": bound,
+            "efficiency": _efficiency(seq_latency, latency, bound),
+            "runs": len(runs),
+            "reduction": metrics.reduction(seq_latency, latency) if seq_latency else None,
+            "latencies_s": [r.latency_s for r in runs],
+            "statuses": sorted({str(r.tool.get("status")) for r in runs}),
+            "timeline": representative(runs, latency),
+        }
+    return cells
+
+
+def skipped_cell(reason: str) -> dict[str, Any]:
+    return {"latency_s": None, "bound_s": None, "efficiency": None, "runs": 0, "skipped": reason}
+
+
+def representative(runs: Sequence[RunRecord], latency: float) -> dict[str, Any]:
+    """The run nearest the median, with what a timeline plot needs."""
+    run = min(runs, key=lambda r: abs(r.latency_s - latency))
+    tool = dict(run.tool)
+    tool["output"] = str(tool.get("output", ""))[:MAX_OUTPUT_CHARS]
+    return {"latency_s": run.latency_s, "tool": tool}
+
+
+def _efficiency(seq: float | None, latency: float, bound: float | None) -> float | None:
+    if seq is None or bound is None:
+        return None
+    return metrics.efficiency(seq, latency, bound)
+
+
+def _median_or_none(values: Sequence[float]) -> float | None:
+    return metrics.median(values) if values else None
+
+
+def format_table(results: Mapping[str, Any]) -> str:
+    """Median latency per workload and mode, the bound, reduction and efficiency."""
+    header = f"{'workload':<11} {'sequential':>10} {'client':>8} {'server':>8} {'bound':>7}"
+    header += f" {'red.client':>10} {'eff.client':>10} {'red.server':>10} {'eff.server':>10}"
+    lines = [header, "-" * len(header)]
+    for name, cells in results["workloads"].items():
+        seq, client, server = (cells.get(m, {}) for m in MODES)
+        row = f"{name:<11} {_s(seq, 'latency_s'):>10} {_s(client, 'latency_s'):>8}"
+        row += f" {_s(server, 'latency_s'):>8} {_s(seq, 'bound_s'):>7}"
+        for cell in (client, server):
+            row += f" {_pct(cell.get('reduction')):>10} {_num(cell.get('efficiency')):>10}"
+        lines.append(row)
+    lines.append(f"latency in seconds (median); model decode {results['ms_per_token']} ms/token")
+    share = results.get("parser_cpu", {}).get("share")
+    if share is not None:
+        lines.append(f"parser share of the client's CPU time: {share:.3%}")
+    return "\n".join(lines)
+
+
+def _s(cell: Mapping[str, Any], key: str) -> str:
+    value = cell.get(key)
+    return "skip" if value is None else f"{value:.2f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1%}"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

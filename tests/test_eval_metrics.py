@@ -1,0 +1,99 @@
+"""The latency bound, efficiency, the results file's shape and the workload files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from eval import metrics
+from eval.modes import MODES, RunRecord
+from eval.results import format_table, summarize_workload
+from eval.run import write_results
+from eval.workload import WORKLOAD_ORDER, load_workloads
+
+
+def unit(decoded, started, finished, text="x"):
+    return {"text": text, "decoded_at": decoded, "sent_at": started, "started_at": started,
+            "finished_at": finished}  # fmt: skip
+
+
+def timeline(units, decode_end, ready, status="ok"):
+    return {"status": status, "output": "out", "error": None, "mode": "client",
+            "units": units, "decode_finished_at": decode_end, "result_ready_at": ready}  # fmt: skip
+
+
+def test_schedule_follows_the_paper_recurrence():
+    # f1 = max(0, 1) + 2 = 3; f2 = max(3, 2) + 1 = 4; f3 = max(4, 6) + 0.5 = 6.5
+    units = [unit(1, 0, 2), unit(2, 0, 1), unit(6, 0, 0.5)]
+    assert metrics.schedule_finish(units) == pytest.approx(6.5)
+
+
+def test_bound_of_a_sequential_run_overlaps_tool_with_decoding():
+    # Decoding ends at 6; units ran one after the other after it (t = 2, 1, 0.5).
+    units = [unit(1, 6.0, 8.0), unit(2, 8.0, 9.0), unit(6, 9.0, 9.5)]
+    tool = timeline(units, decode_end=6.0, ready=9.5)
+    # 0.5 s before the request and after the result, as measured
+    bound = metrics.bound_from_run(latency_s=10.0, tool=tool)
+    assert bound == pytest.approx(0.5 + 6.5)
+    assert bound < 10.0
+
+
+def test_deferred_tool_work_is_spread_over_the_units():
+    # A threaded tool: feed returns at once, finish() waits 3 s for the work.
+    units = [unit(1, 5.0, 5.0), unit(2, 5.0, 5.0), unit(4, 5.0, 5.0)]
+    tool = timeline(units, decode_end=5.0, ready=8.0)
+    # 1 s per unit: f = 2, 3, 5 -> max(5, decode end 5) = 5
+    assert metrics.bound_from_run(latency_s=8.0, tool=tool) == pytest.approx(5.0)
+
+
+def test_bound_of_an_aborted_call_ends_at_the_unit_that_aborted():
+    # The 2nd of 3 fields was invalid; its check ran after decoding (sequential).
+    units = [unit(1, 10.0, 10.1), unit(2, 10.1, 10.2), unit(9, None, None)]
+    tool = timeline(units, decode_end=10.0, ready=10.2, status="aborted")
+    # decoding could have stopped at 2 (+0.1 s check): 1.1 -> max(1.1, 2) + 0.1 = 2.1
+    assert metrics.bound_from_run(latency_s=11.2, tool=tool) == pytest.approx(1.0 + 2.1)
+
+
+def test_efficiency_and_reduction():
+    assert metrics.efficiency(10.0, 7.0, 6.0) == pytest.approx(0.75)
+    assert metrics.efficiency(10.0, 10.5, 6.0) == pytest.approx(-0.125)
+    assert metrics.efficiency(10.0, 9.0, 10.0) is None  # nothing to save
+    assert metrics.reduction(10.0, 7.0) == pytest.approx(0.3)
+
+
+def record(mode, latency, ready=None):
+    units = [unit(1, 4.0, 6.0), unit(2, 6.0, 7.0)]
+    tool = timeline(units, decode_end=4.0, ready=ready or latency - 1.0)
+    return RunRecord("code", mode, latency, tool, parser_cpu_s=0.001, process_cpu_s=1.0)
+
+
+def test_results_have_the_issue_shape(tmp_path):
+    records = [record("sequential", 8.0), record("sequential", 8.2), record("client", 6.0)]
+    cells = summarize_workload(records, skipped={"server": "no server mode here"})
+    assert set(cells) == set(MODES)
+    for mode in ("sequential", "client"):
+        assert {"latency_s", "bound_s", "efficiency", "runs"} <= set(cells[mode])
+    # Bounds: 1 + max(f=3, 4) = 5, and (0.2 s deferred, 0.1 per unit) 1 + 4.2 = 5.2
+    assert cells["sequential"]["latency_s"] == pytest.approx(8.1)
+    assert cells["client"]["bound_s"] == pytest.approx(5.1)
+    assert cells["client"]["efficiency"] == pytest.approx((8.1 - 6.0) / (8.1 - 5.1))
+    assert cells["server"] == {"latency_s": None, "bound_s": None, "efficiency": None,
+                               "runs": 0, "skipped": "no server mode here"}  # fmt: skip
+    results = {"ms_per_token": 12.5, "model": {"parameters": 1}, "workloads": {"code": cells}}
+    paths = write_results(results, tmp_path)
+    loaded = json.loads(paths[1].read_text())
+    assert paths[1].name == "latest.json" and loaded == json.loads(paths[0].read_text())
+    assert isinstance(loaded["ms_per_token"], float)
+    table = format_table(loaded)
+    assert "code" in table and "skip" in table and "+25.9%" in table
+
+
+def test_every_workload_file_loads_and_forces_its_reference():
+    import re
+
+    workloads = load_workloads()
+    assert [w.name for w in workloads] == list(WORKLOAD_ORDER)
+    for w in workloads:
+        assert re.fullmatch(w.call_regex, w.reference + w.end), w.name
+        assert w.max_tokens > len(w.reference)
