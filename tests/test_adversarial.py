@@ -243,3 +243,32 @@ def test_nobody_can_join_a_session_channel_once_its_worker_connected(pool):
         session.feed_text("print('mine')\n")
         result = session.result(timeout_s=10)
     assert (result.status, result.output) == ("ok", "mine\n")
+
+
+# --- the program fails: its tools end with it ---------------------------------------------
+
+
+@pytest.mark.server
+@pytest.mark.timeout(300)
+def test_a_failed_program_ends_its_tools_even_while_its_state_is_kept(backend):
+    import sglang as sgl
+
+    from conveyor_sgl import partial_tool, tool_result
+    from conveyor_sgl.runtime.pool import default_pool
+    from programs.code_solver import forced
+
+    @sgl.function
+    def fails_after_the_tool_started(s, regex):
+        s += "Code:\n" + partial_tool("code", tool="python", stop="```", max_tokens=64, regex=regex)
+        s += tool_result("not_a_tool_of_this_program")  # fails in the executor
+        s += tool_result("code")
+
+    hangs = "import time\ntime.sleep(600)\n"
+    state = fails_after_the_tool_started.run(forced(hangs, "```"))
+    assert "has no partial_tool('not_a_tool_of_this_program')" in str(state.error())
+    pool_dir = default_pool()._dir
+    deadline = time.monotonic() + 10  # the tool sleeps 600 s: only a cancel ends it sooner
+    while [n for n in os.listdir(pool_dir) if n.endswith(".work")] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [n for n in os.listdir(pool_dir) if n.endswith(".work")] == []
+    assert state.text().startswith("Code:\n" + hangs)  # the state is still here

@@ -37,6 +37,9 @@ class Pending(Protocol):
 
     def finish(self, timeout_s: float, name: str) -> dict[str, Any]: ...
 
+    def close(self) -> None:
+        """Cancel the tool if it is still running (idempotent)."""
+
 
 @dataclass
 class PendingTool:
@@ -45,6 +48,9 @@ class PendingTool:
 
     def finish(self, timeout_s: float, name: str) -> dict[str, Any]:
         return self.session.result(timeout_s=timeout_s).to_dict(self.sent_at)
+
+    def close(self) -> None:
+        self.session.cancel("the program ended without taking the tool's result")
 
 
 def execute_partial_tool(s: Any, expr: SglPartialTool) -> None:
@@ -185,6 +191,14 @@ def _abort(endpoint: Endpoint, event: GenerateEvent) -> bool:
     if rid:
         endpoint.abort(rid)
     return True
+
+
+def end_pending(s: Any) -> None:
+    """The program is over (finished or failed): cancel every tool it never took the result
+    of, now rather than when its state is garbage-collected."""
+    pending = _pending(s)
+    while pending:
+        pending.popitem()[1].close()
 
 
 def _pending(s: Any) -> dict[str, Pending]:

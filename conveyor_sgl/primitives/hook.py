@@ -1,6 +1,6 @@
 """The one place where conveyor_sgl touches SGLang's interpreter.
 
-We wrap three ``StreamExecutor`` methods and leave everything else to SGLang's own code, so
+We wrap four ``StreamExecutor`` methods and leave everything else to SGLang's own code, so
 programs without partial tools run exactly as stock:
 - ``_execute`` (the dispatcher every IR node goes through) routes our two node types, and
   stock ``gen`` nodes that follow a partial tool, to ``executor.py``;
@@ -8,7 +8,9 @@ programs without partial tools run exactly as stock:
   ``tool_result(name)`` an event, kept in ``variable_event`` so that SGLang's own error path
   releases it too;
 - ``get_meta_info(name)`` waits for that event, so ``state.get_meta_info("code")["tool"]``
-  is there as soon as the tool result is, like any later variable.
+  is there as soon as the tool result is, like any later variable;
+- ``_thread_worker_func`` (the executor's thread, which ends with the program) cancels the
+  tools whose result the program never took, so a failed program leaves no worker behind.
 ``check_hooked_api`` fails loudly if the private API we rely on changes.
 """
 
@@ -35,6 +37,7 @@ _EXECUTOR_MEMBERS = (
     "_resolve_sampling_params",
     "_init_var_event",
     "get_meta_info",
+    "_thread_worker_func",
 )
 _EXECUTOR_STATE = (
     "text_",
@@ -113,15 +116,29 @@ def _flatten(expr: Any) -> list[Any]:
     return [expr]
 
 
+def _end_tools_with_the_program(original: Any) -> Any:
+    # The executor's thread runs every node of the program, then ends (after an error too):
+    # a tool whose result no node took can never be taken, so its worker ends here.
+    def _thread_worker_func(self: Any) -> None:
+        try:
+            original(self)
+        finally:
+            executor.end_pending(self)
+
+    setattr(_thread_worker_func, _MARK, original)
+    return _thread_worker_func
+
+
 _WRAPPERS = {
     "_execute": _route,
     "_init_var_event": _register_events,
     "get_meta_info": _wait_for_tool,
+    "_thread_worker_func": _end_tools_with_the_program,
 }
 
 
 def install() -> None:
-    """Idempotent: wrap the three ``StreamExecutor`` methods once per process."""
+    """Idempotent: wrap the four ``StreamExecutor`` methods once per process."""
     cls = interpreter.StreamExecutor
     if hasattr(cls._execute, _MARK):
         return
