@@ -51,8 +51,10 @@ class Policy:
 
 def install(policy: Policy) -> list[str]:
     """Install the hook for ``policy``; the names of the layers it adds."""
-    checks: dict[str, Check] = {"resource.setrlimit": _refuse("raising resource limits")}
-    checks["resource.prlimit"] = _refuse("changing resource limits")
+    # For every tool: root could raise the limits it was given.
+    checks: dict[str, Check] = dict.fromkeys(
+        ("resource.setrlimit", "resource.prlimit"), _refuse("changing resource limits")
+    )
     layers = []
     if not policy.network:
         checks.update(_network_events(policy))
