@@ -125,7 +125,7 @@ def test_in_a_worker_each_line_runs_while_later_ones_decode(pool):
     result = run_tool("calculator", LINES, pool=pool, chunk_interval=0.05)
     assert result.status == "ok"
     assert result.output == drive(CalculatorTool, LINES).out.output
-    assert first_started_before_last_decoded(result)
+    assert first_started_before_last_decoded(result.units)
 
 
 def test_in_a_worker_chunking_does_not_change_the_result(pool):

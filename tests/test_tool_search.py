@@ -93,7 +93,7 @@ def test_in_a_worker_queries_start_while_later_ones_decode(pool, index):
     lines = [*QUERIES, "sort a list\n", "read a file\n"]
     result = run_tool("search", lines, pool=pool, chunk_interval=1.0)
     assert result.status == "ok"
-    assert first_started_before_last_decoded(result)
+    assert first_started_before_last_decoded(result.units)
     assert [line[:3] for line in result.output.splitlines() if line.startswith("[")] == [
         "[1]",
         "[2]",

@@ -162,7 +162,7 @@ def test_in_a_worker_statements_run_while_the_query_is_decoded(pool):
     result = run_tool("sql", chunks, pool=pool, chunk_interval=0.03)
     assert (result.status, result.output) == ("ok", TABLE)
     assert [u["text"] for u in result.units] == STATEMENTS
-    assert first_started_before_last_decoded(result)
+    assert first_started_before_last_decoded(result.units)
     # DDL and inserts were done before the query's text was complete.
     assert result.units[1]["finished_at"] < result.units[-1]["decoded_at"]
 

@@ -33,7 +33,9 @@ def drive(tool_class: type[Tool], chunks: list[str] | str, config: dict[str, Any
     return Driven(tool.finish(), abort, fed)
 
 
-def first_started_before_last_decoded(result) -> bool:
-    """Partial execution happened: the tool began on unit 1 before the last unit was decoded."""
-    units = result.units
+def first_started_before_last_decoded(units: list[dict[str, Any]]) -> bool:
+    """Partial execution happened: the tool began on unit 1 before the last unit was decoded.
+
+    ``units`` are a timeline's units (``ToolResult.units`` or ``meta_info["tool"]["units"]``).
+    """
     return len(units) > 1 and units[0]["started_at"] < units[-1]["decoded_at"]
