@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from typing import Any
 
@@ -34,13 +35,14 @@ from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.runtime.stop_text import trim_matched_stop
 from programs.code_solver import REFERENCE_CODE, TASK, forced
 
-STATEMENTS_PER_REQUEST = 250
+STATEMENTS_PER_REQUEST = 50  # short requests: CPU decoding slows down with the context
+CONCURRENT_REQUESTS = 4
 
 
 @sgl.function
 def statements(s, code_regex, mode=None):
     s += "Code:\n" + partial_tool(
-        "code", tool="python", mode=mode, max_tokens=4096, regex=code_regex
+        "code", tool="python", mode=mode, max_tokens=1024, regex=code_regex
     )
     s += "\nDone:\n" + tool_result("code", timeout=120)
 
@@ -82,7 +84,7 @@ def client_dispatch(backend: Any, request: int) -> list[tuple[float, float]]:
     """Client mode: the executor's path (SSE -> feed_text), each unit paired with the server
     stamp of the chunk that finished it."""
     endpoint = Endpoint.of_backend(backend)
-    params = SglSamplingParams(max_new_tokens=4096, regex=forced(statement_code(request)))
+    params = SglSamplingParams(max_new_tokens=1024, regex=forced(statement_code(request)))
     payload = build_payload(backend, params, {"text": "Code:\n"})
     stamps: list[float] = []
     seen = ""
@@ -104,13 +106,16 @@ def client_dispatch(backend: Any, request: int) -> list[tuple[float, float]]:
 
 def dispatch(backend: Any, units: int) -> None:
     print("dispatch latency: server has the unit's last token -> worker starts on it")
-    print("  (in brackets: the part until the runtime handed the unit to ZeroMQ)")
+    print(f"  ({CONCURRENT_REQUESTS} requests at a time; in brackets: until the unit was sent)")
     for mode, measure in (("client", client_dispatch), ("server", server_dispatch)):
         pairs: list[tuple[float, float]] = []
         request = 0
-        while len(pairs) < units:
-            pairs += measure(backend, request)
-            request += 1
+        with ThreadPoolExecutor(CONCURRENT_REQUESTS) as pool:
+            while len(pairs) < units:
+                batch = range(request, request + CONCURRENT_REQUESTS)
+                for result in pool.map(measure, [backend] * len(batch), batch):
+                    pairs += result
+                request += CONCURRENT_REQUESTS
         sent = [p[0] * 1000 for p in pairs]
         started = [p[1] * 1000 for p in pairs]
         print(

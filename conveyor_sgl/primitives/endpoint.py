@@ -77,15 +77,7 @@ class Endpoint:
         which makes the server abort the request."""
         res = self._post("/generate", {**payload, "stream": True}, stream=True)
         with res:
-            for line in res.iter_lines(decode_unicode=False):
-                if not line.startswith(b"data:"):
-                    continue
-                body = line[5:].strip()
-                if body == b"[DONE]":
-                    return
-                obj = json.loads(body)
-                if "error" in obj:
-                    raise EndpointError(f"server error while streaming: {obj['error']}")
+            for obj in sse_objects(res):
                 yield _event(obj)
 
     def tokenize(self, text: str) -> list[int]:
@@ -108,6 +100,20 @@ class Endpoint:
         if res.status_code != 200:
             raise EndpointError(f"POST {path} returned {res.status_code}: {res.text[:500]}")
         return res
+
+
+def sse_objects(res: requests.Response) -> Iterator[dict[str, Any]]:
+    """The JSON objects of an SSE response up to ``[DONE]``; an error object raises."""
+    for line in res.iter_lines(decode_unicode=False):
+        if not line.startswith(b"data:"):
+            continue
+        body = line[5:].strip()
+        if body == b"[DONE]":
+            return
+        obj = json.loads(body)
+        if "error" in obj:
+            raise EndpointError(f"server error while streaming: {obj['error']}")
+        yield obj
 
 
 def _event(obj: dict[str, Any]) -> GenerateEvent:

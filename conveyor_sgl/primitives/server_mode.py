@@ -9,10 +9,9 @@ parser, the session and the tool worker run in the server; this side only reads.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -26,6 +25,7 @@ from conveyor_sgl.primitives.endpoint import (
     EndpointError,
     GenerateEvent,
     _event,
+    sse_objects,
 )
 from conveyor_sgl.runtime.server_session import ELAPSED_HEADER, INFO_PATH, PARTIAL_TOOL_PATH
 
@@ -77,7 +77,7 @@ class ServerToolCall:
         # (without the server's own time before it answered) after our send.
         elapsed = float(self._response.headers.get(ELAPSED_HEADER, 0.0))
         self.offset = max(0.0, time.monotonic() - self.sent_at - elapsed) / 2
-        self._objects = self._read()
+        self._objects = sse_objects(self._response)
         self._result: Future[dict[str, Any]] = Future()
 
     def generation(self) -> Generator[GenerateEvent, None, None]:
@@ -127,18 +127,6 @@ class ServerToolCall:
             self._result.set_exception(
                 error or EndpointError("the server closed the stream without the tool result")
             )
-
-    def _read(self) -> Iterator[dict[str, Any]]:
-        for line in self._response.iter_lines(decode_unicode=False):
-            if not line.startswith(b"data:"):
-                continue
-            body = line[5:].strip()
-            if body == b"[DONE]":
-                return
-            obj = json.loads(body)
-            if "error" in obj:
-                raise EndpointError(f"server error in partial tool: {obj['error']}")
-            yield obj
 
 
 def shift_timeline(tool: dict[str, Any], offset: float) -> dict[str, Any]:
