@@ -25,8 +25,9 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-# Below this many seconds of possible saving, efficiency is noise divided by noise.
-MIN_SAVING_S = 1e-3
+# Below this share of the sequential latency the possible saving is within run-to-run noise,
+# and efficiency would be noise divided by noise (light tools: database, calculator).
+MIN_SAVING_SHARE = 0.02
 
 
 def schedule_finish(units: Sequence[Mapping[str, Any]], extra_s: float = 0.0) -> float:
@@ -79,7 +80,7 @@ def bound_from_run(latency_s: float, tool: Mapping[str, Any]) -> float:
 def efficiency(sequential_s: float, partial_s: float, bound_s: float) -> float | None:
     """(sequential - partial) / (sequential - bound): the share of the possible saving."""
     possible = sequential_s - bound_s
-    if possible < MIN_SAVING_S:
+    if possible < MIN_SAVING_SHARE * sequential_s:
         return None
     return (sequential_s - partial_s) / possible
 

@@ -22,11 +22,11 @@ from conveyor_sgl.runtime.default_model import TinyModelConfig, ensure_default_m
 # float32: this CPU has no bf16 instructions (no AVX-512), so bf16 matmuls are emulated and
 # slower than float32 ones.
 EVAL_MODEL = TinyModelConfig(
-    hidden_size=384,
-    intermediate_size=1024,
+    hidden_size=256,
+    intermediate_size=768,
     num_hidden_layers=4,
-    num_attention_heads=6,
-    num_key_value_heads=6,
+    num_attention_heads=4,
+    num_key_value_heads=4,
     dtype="float32",
 )
 # Any chat-formatted prompt: only the decode speed is measured.

@@ -61,11 +61,15 @@ class EvalSession:
                     self.skipped[(w.name, mode)] = str(e)
 
     def _warm_up(self) -> None:
-        """One uncounted run per workload and mode: compiles the regex, caches the prompt,
-        and finds out whether the server runs tools (a mode that cannot is skipped)."""
-        cells = [(w, m) for w in self.workloads for m in self.available(w)]
-        for w, mode in tqdm(cells, desc="warm-up", unit="run"):
-            self._one(w, mode)
+        """One uncounted run per workload: compiles its regex (the grammar cache is the
+        server's, shared by all modes) and caches its prompt. In server mode where the
+        server may run tools, so it also finds out whether it does (else: skipped)."""
+        for w in tqdm(self.workloads, desc="warm-up", unit="run"):
+            modes = self.available(w)
+            if "server" in modes and self._one(w, "server") is not None:
+                continue
+            if self.available(w):
+                self._one(w, self.available(w)[-1])
 
     def _rounds(self, reps: int) -> None:
         order = [(r, w) for r in range(reps) for w in self.workloads]
