@@ -1,6 +1,7 @@
 """Load: many concurrent programs, each with its own Python tool session, against one server.
 
-    python -m eval.load_test [--url URL] [--concurrency 32] [--programs 128] [--out FILE]
+    python -m eval.load_test [--url URL] [--concurrency 32] [--programs 128]
+                             [--max-workers 16] [--out FILE]
 
 Every program forces its code (a regex) to a short program whose output names the program
 (``program 17 -> 289``), so a result that went to the wrong program is detected, not only a
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import threading
@@ -28,7 +30,7 @@ import psutil
 import sglang as sgl
 
 from conveyor_sgl import partial_tool, tool_result
-from conveyor_sgl.runtime.pool import shutdown_default_pool
+from conveyor_sgl.runtime.pool import MAX_WORKERS_ENV, default_max_workers, shutdown_default_pool
 from programs.code_solver import forced
 
 _SAMPLE_S = 0.2
@@ -158,8 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="an SGLang server; default: start the embedded one")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--programs", type=int, default=128, help="total programs to run")
+    parser.add_argument(
+        "--max-workers",
+        type=int,
+        default=default_max_workers(),
+        help="cap on live tool workers (the pool is bounded; sessions wait for a free one)",
+    )
     parser.add_argument("--out", help="also write the report (JSON) here")
     args = parser.parse_args(argv)
+    os.environ[MAX_WORKERS_ENV] = str(args.max_workers)  # read by the default pool
+    shutdown_default_pool()
     from conveyor_sgl.runtime.server_process import EmbeddedServer
 
     serving = nullcontext(args.url) if args.url else EmbeddedServer()
@@ -171,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "concurrency": args.concurrency,
         "programs": args.programs,
+        "max_tool_workers": args.max_workers,
         **classify(outcomes, args.programs),
         "processes_leaked": len(leaked := leaked_processes()),
         "leaked": leaked,
@@ -187,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             f.write(text + "\n")
-    return 1 if report["lost"] or report["processes_leaked"] else 0
+    over_cap = report["peak_tool_workers"] > args.max_workers
+    return 1 if report["lost"] or report["processes_leaked"] or over_cap else 0
 
 
 if __name__ == "__main__":

@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 from worker_fixtures import fresh_pool, no_leaked_workers, pid_gone, wait_until
 
-from conveyor_sgl.runtime.pool import PoolClosedError, WorkerPool, default_pool
+from conveyor_sgl.runtime.pool import (
+    MAX_WORKERS_ENV,
+    PoolBusyError,
+    PoolClosedError,
+    WorkerPool,
+    default_max_workers,
+    default_pool,
+)
 from conveyor_sgl.runtime.process import WorkerStartError
 from conveyor_sgl.runtime.session import ToolSession
 
@@ -70,6 +77,70 @@ def test_concurrent_acquire_from_threads(pool):
     assert all(h.exit_code() is None for h in handles)
     for handle in handles:
         handle.close()
+
+
+def test_the_pool_never_runs_more_than_max_workers():
+    with WorkerPool(size=2, max_workers=3) as pool:
+        held = [pool.acquire(timeout_s=10) for _ in range(3)]
+        time.sleep(0.3)  # the filler must not start a warm one beyond the cap
+        assert len(pool.pids()) == 3 and pool.in_use() == 3
+        t = time.monotonic()
+        with pytest.raises(PoolBusyError, match="all 3 tool workers stayed busy for 0.3s"):
+            pool.acquire(timeout_s=0.3)
+        assert 0.3 <= time.monotonic() - t < 1.5
+        for handle in held:
+            handle.close()
+        assert wait_until(lambda: pool.in_use() <= 2, 5)  # back to the warm ones only
+
+
+def test_a_waiting_acquire_gets_the_slot_that_is_freed():
+    with WorkerPool(size=0, max_workers=2) as pool:
+        held = [pool.acquire(timeout_s=10) for _ in range(2)]
+        got: list = []
+        waiter = threading.Thread(target=lambda: got.append(pool.acquire(timeout_s=10)))
+        waiter.start()
+        time.sleep(0.3)
+        assert not got, "acquire must wait while every slot is in use"
+        held[0].close()
+        waiter.join(10)
+        assert len(got) == 1 and got[0].exit_code() is None
+        assert len(pool.pids()) == 2
+        for handle in (held[1], got[0]):
+            handle.close()
+
+
+def test_many_threads_share_a_small_pool_without_errors():
+    with WorkerPool(size=1, max_workers=2) as pool:
+        peak, errors, lock = [0], [], threading.Lock()
+
+        def use_one() -> None:
+            try:
+                handle = pool.acquire(timeout_s=20)
+            except WorkerStartError as e:  # asserted below
+                errors.append(e)
+                return
+            with lock:
+                peak[0] = max(peak[0], len(pool.pids()))
+            time.sleep(0.05)
+            handle.close()
+
+        threads = [threading.Thread(target=use_one) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(25)
+        assert not errors and 1 <= peak[0] <= 2
+
+
+def test_max_workers_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv(MAX_WORKERS_ENV, "5")
+    assert default_max_workers() == 5
+    monkeypatch.setenv(MAX_WORKERS_ENV, "0")
+    with pytest.raises(ValueError, match="at least 1, got 0"):
+        default_max_workers()
+    monkeypatch.setenv(MAX_WORKERS_ENV, "lots")
+    with pytest.raises(ValueError, match="whole number, got 'lots'"):
+        default_max_workers()
 
 
 def test_shutdown_ends_every_worker_and_is_idempotent():

@@ -1,15 +1,18 @@
-"""A pool of started, ready tool workers, so that a session does not pay process start-up.
+"""A bounded pool of started, ready tool workers, so that a session does not pay start-up.
 
 Each worker serves one session and exits; the pool keeps ``size`` fresh ones warm in a
-background thread and starts a replacement as soon as one is handed out. ``acquire`` is
-thread-safe (SGLang's ``run_batch`` runs programs on many threads); a handed-out worker and
-its socket then belong to the one session that uses it.
+background thread and starts a replacement as soon as one is handed out. At most
+``max_workers`` workers live at once (warm, starting or handed out): under load a session
+waits, up to its deadline, for one to be freed, rather than the host running out of memory
+or processes. ``acquire`` is thread-safe (SGLang's ``run_batch`` runs programs on many
+threads); a handed-out worker and its socket then belong to the one session that uses it.
 """
 
 from __future__ import annotations
 
 import atexit
 import itertools
+import os
 import shutil
 import subprocess
 import tempfile
@@ -28,10 +31,28 @@ from conveyor_sgl.runtime.process import (
 )
 
 _MAX_BACKOFF_S = 5.0  # between failed warm starts, so a broken setup does not spin
+MAX_WORKERS_ENV = "CONVEYOR_MAX_TOOL_WORKERS"
+_DEFAULT_MAX_WORKERS = 16  # a Python worker holds ~30-60 MB; 16 tools at once is a lot for 2 cores
 
 
 class PoolClosedError(RuntimeError):
     """The pool was shut down."""
+
+
+class PoolBusyError(WorkerStartError):
+    """Every worker slot stayed in use until the deadline."""
+
+
+def default_max_workers() -> int:
+    """The cap on live workers: ``$CONVEYOR_MAX_TOOL_WORKERS``, else 16."""
+    raw = os.environ.get(MAX_WORKERS_ENV, "")
+    try:
+        value = int(raw) if raw else _DEFAULT_MAX_WORKERS
+    except ValueError:
+        raise ValueError(f"{MAX_WORKERS_ENV} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{MAX_WORKERS_ENV} must be at least 1, got {value}")
+    return value
 
 
 class WorkerPool:
@@ -39,14 +60,18 @@ class WorkerPool:
         self,
         size: int = 2,
         *,
+        max_workers: int | None = None,
         start_timeout_s: float = 10.0,
         command: tuple[str, ...] | list[str] = WORKER_COMMAND,
     ) -> None:
-        if size < 0 or start_timeout_s <= 0:
+        max_workers = default_max_workers() if max_workers is None else max_workers
+        if size < 0 or max_workers < 1 or start_timeout_s <= 0:
             raise ValueError(
-                f"need size >= 0 and start_timeout_s > 0, got {size}, {start_timeout_s}"
+                "need size >= 0, max_workers >= 1 and start_timeout_s > 0, "
+                f"got {size}, {max_workers}, {start_timeout_s}"
             )
-        self.size = size
+        self.size = min(size, max_workers)
+        self.max_workers = max_workers
         self.start_timeout_s = start_timeout_s
         self.last_error: str | None = None  # the latest failed warm start, for diagnosis
         self._command = tuple(command)
@@ -57,6 +82,7 @@ class WorkerPool:
         self._warm: deque[WorkerHandle] = deque()
         self._procs: set[subprocess.Popen] = set()  # every worker alive, warm or handed out
         self._starting = 0
+        self._slots = 0  # live workers plus starts in progress; never above max_workers
         self._closed = False
         atexit.register(self.shutdown)
         self._filler = threading.Thread(target=self._fill, name="conveyor-pool", daemon=True)
@@ -67,12 +93,23 @@ class WorkerPool:
         return self._closed
 
     def acquire(self, timeout_s: float = 10.0) -> WorkerHandle:
-        """A ready worker; a warm one if there is one, else one started now (deadline)."""
+        """A ready worker: a warm one if there is one, else one started now; when all
+        ``max_workers`` are in use, wait for a free slot (deadline: PoolBusyError)."""
         deadline = time.monotonic() + timeout_s
-        handle = self._take_warm()
-        if handle is not None:
-            return handle
-        return self._spawn(min(deadline - time.monotonic(), self.start_timeout_s))
+        while True:
+            handle = self._take_warm_or_slot(deadline, timeout_s)
+            if handle is not None:
+                return handle
+            try:
+                return self._spawn(min(deadline - time.monotonic(), self.start_timeout_s))
+            except BaseException:
+                self._release_slot()
+                raise
+
+    def in_use(self) -> int:
+        """Workers live or starting (at most ``max_workers``)."""
+        with self._cond:
+            return self._slots
 
     def wait_ready(self, timeout_s: float) -> bool:
         """Wait until ``size`` workers are warm; False at the deadline."""
@@ -122,21 +159,37 @@ class WorkerPool:
     def __exit__(self, *exc_info: object) -> None:
         self.shutdown()
 
-    def _take_warm(self) -> WorkerHandle | None:
+    def _take_warm_or_slot(self, deadline: float, timeout_s: float) -> WorkerHandle | None:
+        """A live warm worker, or None with a slot reserved for a start by the caller."""
         dead = []
         try:
             with self._cond:
-                self._check_open()
-                while self._warm:
-                    handle = self._warm.popleft()
-                    self._cond.notify_all()  # the filler starts a replacement
-                    if handle.exit_code() is None:
-                        return handle
-                    dead.append(handle)  # died while idle: never hand it out
-                return None
+                while True:
+                    self._check_open()
+                    while self._warm:
+                        handle = self._warm.popleft()
+                        self._cond.notify_all()  # the filler starts a replacement
+                        if handle.exit_code() is None:
+                            return handle
+                        dead.append(handle)  # died while idle: never hand it out
+                    if self._slots < self.max_workers:
+                        self._slots += 1
+                        return None
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise PoolBusyError(
+                            f"all {self.max_workers} tool workers stayed busy for "
+                            f"{timeout_s:.3g}s (raise ${MAX_WORKERS_ENV} or the deadline)"
+                        )
+                    self._cond.wait(remaining)  # woken by a freed slot or a warm worker
         finally:
             for handle in dead:
-                handle.kill()
+                handle.kill()  # frees its slot through _forget
+
+    def _release_slot(self) -> None:
+        with self._cond:
+            self._slots -= 1
+            self._cond.notify_all()
 
     def _spawn(self, timeout_s: float) -> WorkerHandle:
         self._check_open()
@@ -159,6 +212,8 @@ class WorkerPool:
     def _forget(self, handle: WorkerHandle) -> None:
         with self._cond:
             self._procs.discard(handle.proc)
+            self._slots -= 1
+            self._cond.notify_all()  # a waiting acquire or the filler may start one now
 
     def _check_open(self) -> None:
         if self._closed:
@@ -169,7 +224,8 @@ class WorkerPool:
         while self._reserve_start():
             try:
                 handle = self._spawn(self.start_timeout_s)
-            except (WorkerStartError, PoolClosedError) as e:
+            except Exception as e:  # noqa: BLE001 - any failed start: back off, keep filling
+                self._release_slot()
                 failures += 1
                 self._end_start(
                     None, error=str(e), backoff_s=min(_MAX_BACKOFF_S, 0.05 * 2**failures)
@@ -180,11 +236,14 @@ class WorkerPool:
 
     def _reserve_start(self) -> bool:
         with self._cond:
-            while not self._closed and len(self._warm) + self._starting >= self.size:
+            while not self._closed and (
+                len(self._warm) + self._starting >= self.size or self._slots >= self.max_workers
+            ):
                 self._cond.wait()
             if self._closed:
                 return False
             self._starting += 1
+            self._slots += 1
             return True
 
     def _end_start(

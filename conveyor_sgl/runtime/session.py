@@ -73,7 +73,7 @@ class ToolSession:
         mode: str = "client",
         limits: Limits | dict[str, Any] | None = None,
         t0: float | None = None,
-        acquire_timeout_s: float = 10.0,
+        acquire_timeout_s: float = 60.0,  # waiting for a free worker when the pool is full
         result_timeout_s: float = 30.0,
     ) -> None:
         self.id = uuid.uuid4().hex
