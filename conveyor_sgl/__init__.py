@@ -15,6 +15,7 @@ __all__ = [
     "run_tool",
     "Tool",
     "ToolOutput",
+    "UnitWork",
     "Abort",
     "register_tool",
 ]
@@ -25,6 +26,7 @@ _EXPORTS = {
     "run_tool": "conveyor_sgl.runtime.run_tool",
     "Tool": "conveyor_sgl.tools.base",
     "ToolOutput": "conveyor_sgl.tools.base",
+    "UnitWork": "conveyor_sgl.tools.base",
     "Abort": "conveyor_sgl.tools.base",
     "register_tool": "conveyor_sgl.tools.registry",
 }

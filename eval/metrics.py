@@ -5,18 +5,18 @@ decoded (``d_i``) and how long the tool worked on it (``t_i = finished_at - star
 in seconds since the generation's request was sent. With the paper's schedule (each unit's
 tool work starts once it is decoded and the tool before it is done):
 
-    f_0 = 0,  f_i = max(f_{i-1}, d_i) + t_i,  bound = max(f_n, decode_end) + tail
+    f_0 = 0,  f_i = max(f_{i-1}, d_i) + t_i,  bound = max(f_n, decode_end) + finish + tail
 
-``tail`` is everything after the result (appending it and the final decode). A tool that
-hands its units to threads (search, planner) returns from ``feed`` at once and does the work
-while ``finish()`` waits; that deferred time (result ready - last feed done, in a sequential
-run) is spread evenly over the units, i.e. modelled as sequential tool work as in the paper.
-For a tool whose work is all in ``feed`` (python) it is only the messaging, milliseconds.
-The bound is computed from
-sequential runs, where tool times are measured without overlap: ``bound_from_run`` turns
-one sequential run into the best latency any partial execution of it could reach. For a
-tool that aborted (validation), decoding could have stopped at the unit that aborted, so
-the bound ends there.
+A tool that works on units in the background reports, per unit, the units it waited for
+(``after``: search queries wait for none, a plan task for its dependencies); then
+f_i = max(d_i, f_j for j in after) + t_i and the tool is done at max_i f_i. For a serial
+tool (python: ``after`` is None) that is exactly the paper's recurrence. ``finish`` is the
+tool's work after its last unit (result ready - last unit done, in a sequential run);
+``tail`` is everything outside the call (the prompt, appending the result, the final
+decode), kept as measured. The bound is computed from sequential runs, where tool times are
+measured without overlap: ``bound_from_run`` turns one sequential run into the best latency
+any partial execution of it could reach. For a tool that aborted (validation), decoding
+could have stopped at the unit that aborted, so the bound ends there.
 """
 
 from __future__ import annotations
@@ -30,13 +30,16 @@ from typing import Any
 MIN_SAVING_SHARE = 0.02
 
 
-def schedule_finish(units: Sequence[Mapping[str, Any]], extra_s: float = 0.0) -> float:
-    """f_n: when the tool is done if each unit starts once decoded and the tool is free;
-    ``extra_s`` is added to every unit's tool time."""
-    done = 0.0
-    for unit in units:
-        done = max(done, unit["decoded_at"]) + tool_time(unit) + extra_s
-    return done
+def schedule_finish(units: Sequence[Mapping[str, Any]]) -> float:
+    """When the tool is done if each unit starts once it is decoded and the units it waits
+    for are done: the previous one (``after`` None, a serial tool) or those it names."""
+    finish: list[float] = []
+    for i, unit in enumerate(units):
+        after = unit.get("after")
+        waits = [i - 1] if after is None else after
+        ready = max([unit["decoded_at"], *(finish[j] for j in waits if 0 <= j < i)])
+        finish.append(ready + tool_time(unit))
+    return max(finish, default=0.0)
 
 
 def tool_time(unit: Mapping[str, Any]) -> float:
@@ -69,12 +72,9 @@ def bound_from_run(latency_s: float, tool: Mapping[str, Any]) -> float:
     if units:
         decode_end = max(decode_end, units[-1]["decoded_at"])
     finished = [u["finished_at"] for u in units if u.get("finished_at") is not None]
-    deferred = max(0.0, ready - max([decode_end, *finished]))
+    finish = max(0.0, ready - max([decode_end, *finished]))  # the tool's finish() and messages
     outside = latency_s - ready  # before the request was sent and after the result
-    if not units:
-        return outside + decode_end + deferred
-    done = schedule_finish(units, extra_s=deferred / len(units))
-    return outside + max(done, decode_end)
+    return outside + max(schedule_finish(units), decode_end) + finish
 
 
 def efficiency(sequential_s: float, partial_s: float, bound_s: float) -> float | None:

@@ -13,9 +13,9 @@ from eval.run import write_results
 from eval.workload import WORKLOAD_ORDER, load_workloads
 
 
-def unit(decoded, started, finished, text="x"):
+def unit(decoded, started, finished, text="x", after=None):
     return {"text": text, "decoded_at": decoded, "sent_at": started, "started_at": started,
-            "finished_at": finished}  # fmt: skip
+            "finished_at": finished, "after": after}  # fmt: skip
 
 
 def timeline(units, decode_end, ready, status="ok"):
@@ -39,12 +39,34 @@ def test_bound_of_a_sequential_run_overlaps_tool_with_decoding():
     assert bound < 10.0
 
 
-def test_deferred_tool_work_is_spread_over_the_units():
-    # A threaded tool: feed returns at once, finish() waits 3 s for the work.
+def test_independent_units_overlap_each_other_in_the_bound():
+    # Search queries (after=[]): each may start once decoded, whatever the others do.
+    # Sequential run: all three ran at once after decoding ended at 5, 2 s each.
+    units = [unit(d, 5.0, 7.0, after=[]) for d in (1, 2, 4)]
+    tool = timeline(units, decode_end=5.0, ready=7.0)
+    # done at max(1, 2, 4) + 2 = 6 -> max(6, decode end 5) = 6
+    assert metrics.bound_from_run(latency_s=7.0, tool=tool) == pytest.approx(6.0)
+
+
+def test_plan_tasks_wait_for_their_dependencies_only():
+    # 0: search (2 s), 1: search (2 s), 2: join($1, $2) (0.5 s), 3: python (1 s, no deps).
+    units = [
+        unit(1, 10, 12, after=[]),
+        unit(2, 10, 12, after=[]),
+        unit(3, 12, 12.5, after=[0, 1]),
+        unit(3.5, 10, 11, after=[]),
+    ]
+    # f = 3, 4, max(3, 3, 4) + 0.5 = 4.5, 4.5 -> done 4.5, decoding ends at 9
+    assert metrics.schedule_finish(units) == pytest.approx(4.5)
+    units[3]["after"] = None  # a serial unit waits for the one before it: 4.5 + 1
+    assert metrics.schedule_finish(units) == pytest.approx(5.5)
+
+
+def test_work_after_the_last_unit_is_added_once_at_the_end():
+    # A tool whose finish() takes 3 s after its units (python: collecting the output).
     units = [unit(1, 5.0, 5.0), unit(2, 5.0, 5.0), unit(4, 5.0, 5.0)]
     tool = timeline(units, decode_end=5.0, ready=8.0)
-    # 1 s per unit: f = 2, 3, 5 -> max(5, decode end 5) = 5
-    assert metrics.bound_from_run(latency_s=8.0, tool=tool) == pytest.approx(5.0)
+    assert metrics.bound_from_run(latency_s=8.0, tool=tool) == pytest.approx(8.0)
 
 
 def test_bound_of_an_aborted_call_ends_at_the_unit_that_aborted():
@@ -74,7 +96,7 @@ def test_results_have_the_issue_shape(tmp_path):
     assert set(cells) == set(MODES)
     for mode in ("sequential", "client"):
         assert {"latency_s", "bound_s", "efficiency", "runs"} <= set(cells[mode])
-    # Bounds: 1 + max(f=3, 4) = 5, and (0.2 s deferred, 0.1 per unit) 1 + 4.2 = 5.2
+    # Bounds: 1 + max(f=3, 4) = 5, and (finish takes 0.2 s) 1 + 4 + 0.2 = 5.2
     assert cells["sequential"]["latency_s"] == pytest.approx(8.1)
     assert cells["client"]["bound_s"] == pytest.approx(5.1)
     assert cells["client"]["efficiency"] == pytest.approx((8.1 - 6.0) / (8.1 - 5.1))

@@ -24,7 +24,7 @@ TIMELINE_KEYS = {
     "decode_finished_at",
     "result_ready_at",
 }
-UNIT_KEYS = {"text", "decoded_at", "sent_at", "started_at", "finished_at"}
+UNIT_KEYS = {"text", "decoded_at", "sent_at", "started_at", "finished_at", "after"}
 
 
 def run_session(pool, tool: str, text: str, timeout_s: float = 10.0, **kwargs):

@@ -137,6 +137,22 @@ def test_independent_tasks_run_in_parallel():
     assert out.output.count("\n   1. ") == 4  # each search's hit, twice more in the join
 
 
+def test_the_timeline_shows_each_task_and_what_it_waited_for(pool):
+    plan = [
+        "Thought: two waits, then both.\n",
+        '1. python("import time\\ntime.sleep(0.3)")\n',
+        '2. python("import time\\ntime.sleep(0.3)")\n',
+        "3. join($1, $2)\n",
+    ]
+    result = run_tool("planner", plan, pool=pool)
+    assert result.status == "ok", result.error
+    thought, one, two, join = result.units
+    assert (one["after"], two["after"], join["after"]) == ([], [], [1, 2])
+    assert one["finished_at"] - one["started_at"] >= 0.3
+    assert join["started_at"] >= max(one["finished_at"], two["finished_at"])
+    assert thought["after"] is None  # not a task: its span is feed()'s
+
+
 def test_in_a_worker_chunking_does_not_change_the_report(pool):
     text = "".join(PLAN)
     assert run_tool("planner", list(text), pool=pool).output == REPORT

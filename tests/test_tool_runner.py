@@ -47,6 +47,16 @@ def test_a_session_start_feed_finish():
     assert runner.done
 
 
+def test_reported_work_overrides_the_feed_spans_by_session_index():
+    runner = ToolRunner()
+    # Session indices 4 and 9: the tool counts units in feed order (0, 1).
+    out = run(runner, start("ReportingTool"), feed(4, "a\n"), feed(9, "b\n"), FINISH)
+    assert [type(o) for o in out] == [UnitDone, UnitDone, UnitDone, UnitDone, Result]
+    assert out[2] == UnitDone(index=4, started_at=100.0, finished_at=101.0, after=[])
+    assert out[3] == UnitDone(index=9, started_at=101.0, finished_at=103.0, after=[4])
+    assert out[4] == Result(status="ok", output="done")
+
+
 def test_the_sandbox_hook_gets_the_limits_before_tool_code():
     seen = []
     runner = ToolRunner(sandbox=seen.append)

@@ -112,6 +112,15 @@ def test_in_a_worker_queries_run_concurrently(pool, index):
     assert 1.0 <= took < 3.0, took  # one after another would take at least 4 s
 
 
+def test_the_timeline_shows_when_each_query_really_ran(pool, index):
+    lines = [f"query number {i} about json\n" for i in range(3)]
+    result = run_tool("search", lines, pool=pool, config={"delay_ms": 500, "concurrency": 4})
+    assert result.status == "ok"
+    for unit in result.units:  # the query's thread, not feed() that only submitted it
+        assert unit["finished_at"] - unit["started_at"] >= 0.5
+        assert unit["after"] == []  # queries wait for no other query
+
+
 def test_a_query_that_outlives_the_timeout_is_an_error(pool, index):
     config = {"delay_ms": 3000, "timeout_s": 0.5}
     result = run_tool("search", "slow one\n", pool=pool, config=config)

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from conveyor_sgl.runtime.parsers.base import Unit
-from conveyor_sgl.tools.base import Abort, Tool, ToolOutput
+from conveyor_sgl.tools.base import Abort, Tool, ToolOutput, UnitWork
 
 
 class EchoTool(Tool):
@@ -33,6 +33,14 @@ class EchoTool(Tool):
 
     def finish(self) -> ToolOutput:
         return ToolOutput(output="\n".join(self.lines))
+
+
+class ReportingTool(EchoTool):
+    """Reports its own work spans: unit 1 waited for unit 0; one entry names no unit fed."""
+
+    def finish(self) -> ToolOutput:
+        work = [UnitWork(0, 100.0, 101.0), UnitWork(1, 101.0, 103.0, after=(0,))]
+        return ToolOutput("done", work=[*work, UnitWork(7, 1.0, 2.0)])
 
 
 class BatchEchoTool(EchoTool):

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from conveyor_sgl.runtime.cpu_affinity import TOOL_CPUS_ENV, format_cpus, parse_cpus, pin
 from conveyor_sgl.runtime.default_model import cache_root, ensure_default_model
 from conveyor_sgl.runtime.server_plugin import ENABLE_ENV
 
@@ -123,6 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
         "discovers it by itself)",
     )
     parser.add_argument(
+        "--cpus",
+        metavar="LIST",
+        help="serve on these CPUs only, e.g. 0 or 0-3 (every server process, and as many "
+        "torch threads); with --tool-cpus, tools cannot slow decoding on a CPU-only host",
+    )
+    parser.add_argument(
+        "--tool-cpus",
+        metavar="LIST",
+        help=f"run the server's tool workers on these CPUs (sets ${TOOL_CPUS_ENV})",
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="print the SGLang argv and environment this launcher would use, then exit",
@@ -144,15 +156,34 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("\nSGLang server flags:\n", flush=True)
         _print_sglang_help()
         return
+    # Before torch is imported (has_gpu): its thread pool is sized from the affinity mask.
+    cpu_env = _cpu_split(parser, ours)
     plan = plan_launch(rest, has_gpu=has_gpu(), environ=os.environ)
     # The plugin reads this in every SGLang process (they inherit it); never leak it in.
     server_mode = {ENABLE_ENV: "1" if ours.tool_partial_execution else "0"}
-    plan = replace(plan, env={**plan.env, **server_mode})
+    plan = replace(plan, env={**plan.env, **server_mode, **cpu_env})
     if ours.dry_run:
         print(json.dumps({"argv": plan.argv, "env": plan.env, "cpu": plan.cpu}, indent=2))
         return
     apply_plan(plan)
     _run_sglang(plan.argv)
+
+
+def _cpu_split(parser: argparse.ArgumentParser, ours: argparse.Namespace) -> dict[str, str]:
+    """Pin this process (and so every server process) to --cpus; the env the split needs."""
+    env: dict[str, str] = {}
+    try:
+        if ours.tool_cpus:
+            env[TOOL_CPUS_ENV] = format_cpus(parse_cpus(ours.tool_cpus))
+        if ours.cpus:
+            cpus = parse_cpus(ours.cpus)
+            env["OMP_NUM_THREADS"] = str(len(cpus))
+            if not ours.dry_run:
+                pin(cpus)
+                os.environ["OMP_NUM_THREADS"] = env["OMP_NUM_THREADS"]  # read at torch import
+    except ValueError as e:
+        parser.error(str(e))
+    return env
 
 
 def apply_plan(plan: LaunchPlan) -> None:

@@ -92,6 +92,7 @@ class UnitDone(_Payload, frozen=True, tag=Kind.UNIT_DONE.value):
     index: int
     started_at: float  # time.monotonic() in the worker: one system-wide clock on Linux
     finished_at: float
+    after: list[int] | None = None  # units (indices) it waited for; None: the previous one
 
 
 class AbortDecoding(_Payload, frozen=True, tag=Kind.ABORT.value):

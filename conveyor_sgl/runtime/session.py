@@ -242,6 +242,7 @@ class ToolSession:
         if 0 <= done.index < len(self.timeline.units):
             timing = self.timeline.units[done.index]
             timing.started_at, timing.finished_at = done.started_at, done.finished_at
+            timing.after = done.after
 
     def _parse_failed(self, error: ParseError) -> None:
         self._abort_reason = describe_error(error)

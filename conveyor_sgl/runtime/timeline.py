@@ -17,8 +17,9 @@ class UnitTiming:
     text: str
     decoded_at: float | None = None  # the delta that finished the unit arrived
     sent_at: float | None = None  # handed to the worker channel
-    started_at: float | None = None  # the tool began feed() (worker clock = same clock)
-    finished_at: float | None = None  # feed() returned
+    started_at: float | None = None  # the tool began work on it: feed(), or as it reported
+    finished_at: float | None = None  # ... and ended it (worker clock = same clock)
+    after: list[int] | None = None  # units whose work it waited for; None: the previous one
 
     def to_dict(self, t0: float) -> dict[str, Any]:
         return {
@@ -27,6 +28,7 @@ class UnitTiming:
             "sent_at": _since(self.sent_at, t0),
             "started_at": _since(self.started_at, t0),
             "finished_at": _since(self.finished_at, t0),
+            "after": self.after,
         }
 
 

@@ -28,7 +28,7 @@ from conveyor_sgl.runtime.messages import (
     describe_error,
 )
 from conveyor_sgl.runtime.parsers.base import Unit
-from conveyor_sgl.tools.base import Abort, Tool, ToolOutput
+from conveyor_sgl.tools.base import Abort, Tool, ToolOutput, UnitWork
 from conveyor_sgl.tools.registry import load_tool_class
 
 # SystemExit too: model-written code calling exit() must not end the worker silently.
@@ -50,6 +50,7 @@ class ToolRunner:
         self.session = ""
         self._tool: Tool | None = None
         self._pending: list[Feed] = []  # units for a tool that takes them only at finish
+        self._fed: list[int] = []  # session unit index of each unit fed, in order
         self._abort_reason = ""
 
     @property
@@ -109,6 +110,7 @@ class ToolRunner:
     def _run_unit(self, feed: Feed) -> Iterator[Payload]:
         unit = Unit(text=feed.text, start=feed.start, end=feed.end, data=dict(feed.data))
         started_at = time.monotonic()
+        self._fed.append(feed.index)
         try:
             verdict = self._tool.feed(unit)
         except _TOOL_ERRORS as e:
@@ -132,8 +134,24 @@ class ToolRunner:
         except _TOOL_ERRORS as e:
             yield from self._fail(e)
             return
+        yield from self._work_of(output)
         yield self._result_of(output)
         self.state = RunnerState.DONE
+
+    def _work_of(self, out: object) -> Iterator[UnitDone]:
+        """The tool's own account of when it worked on each unit (overrides feed's span);
+        entries naming a unit it was never fed are ignored."""
+        fed = self._fed
+        for work in getattr(out, "work", None) or []:
+            if not isinstance(work, UnitWork) or not 0 <= work.unit < len(fed):
+                continue
+            after = [fed[i] for i in work.after if isinstance(i, int) and 0 <= i < len(fed)]
+            yield UnitDone(
+                index=fed[work.unit],
+                started_at=float(work.started_at),
+                finished_at=float(work.finished_at),
+                after=after,
+            )
 
     def _result_of(self, out: object) -> Result:
         if not isinstance(out, ToolOutput):

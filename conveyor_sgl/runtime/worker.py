@@ -20,6 +20,7 @@ import traceback
 import zmq
 
 from conveyor_sgl.runtime import sandbox
+from conveyor_sgl.runtime.cpu_affinity import pin_from_env
 from conveyor_sgl.runtime.channel import Channel
 from conveyor_sgl.runtime.messages import Envelope, Limits, Ready
 from conveyor_sgl.runtime.tool_runner import ToolRunner
@@ -32,6 +33,7 @@ FLUSH_S = 2.0  # how long the last frames (the result) may take to leave at exit
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    pin_from_env()  # before any thread starts: the watcher and ZeroMQ's inherit the mask
     if args.parent_pid:
         _watch_parent(args.parent_pid)
     context = zmq.Context()

@@ -5,16 +5,33 @@ A tool runs inside a tool worker process. It names the parser that cuts its inpu
 for each finished unit as soon as it is decoded, ``finish`` when decoding ended, and
 ``cancel`` if the program is abandoned. A tool that cannot use partial input sets
 ``partial = False`` and receives every unit right before ``finish``.
+
+A tool that works on units in the background (threads: search queries, plan tasks) returns
+quickly from ``feed``; it reports when it really worked on each unit, and what each unit
+waited for, in ``ToolOutput.work``, so timelines and the latency bound see the real schedule.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from conveyor_sgl.runtime.parsers.base import Unit
 
 Status = Literal["ok", "error", "aborted", "timeout"]
+
+
+@dataclass(frozen=True)
+class UnitWork:
+    """When the tool worked on one unit (``time.monotonic()``), for a tool that does it
+    outside ``feed``. ``unit`` and ``after`` count units in the order they were fed (0 = the
+    first); ``after`` lists the units whose work this one waited for (empty: independent).
+    A unit not reported is taken as worked on during ``feed``, after the one before it."""
+
+    unit: int
+    started_at: float
+    finished_at: float
+    after: tuple[int, ...] = ()
 
 
 @dataclass
@@ -24,6 +41,7 @@ class ToolOutput:
     output: str = ""
     status: Status = "ok"
     error: str | None = None
+    work: list[UnitWork] = field(default_factory=list)
 
 
 @dataclass

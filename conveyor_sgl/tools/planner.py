@@ -21,12 +21,13 @@ gives status ``error`` naming the task; tasks that depend on a failed task are n
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from typing import Any
 
 from conveyor_sgl.runtime.parsers.base import Unit
-from conveyor_sgl.tools.base import Tool, ToolOutput
+from conveyor_sgl.tools.base import Tool, ToolOutput, UnitWork
 from conveyor_sgl.tools.planner_tasks import (
     PlanError,
     Task,
@@ -60,8 +61,12 @@ class PlannerTool(Tool):
         self._states: dict[int, TaskState] = {}
         self._results: dict[int, str] = {}
         self._errors: list[str] = []  # plan errors and failed tasks, in the order seen
+        self._fed = 0  # units fed so far (every line, task or not)
+        self._unit_of: dict[int, int] = {}  # task id -> its unit (position in feed order)
+        self._spans: dict[int, tuple[float, float]] = {}  # task id -> when it ran
 
     def feed(self, unit: Unit) -> None:
+        position, self._fed = self._fed, self._fed + 1
         try:
             task = parse_task(unit.text)
         except PlanError as e:
@@ -75,6 +80,7 @@ class PlannerTool(Tool):
                 self._errors.append(f"task {task.id} is defined twice")
                 return
             self._tasks[task.id] = task
+            self._unit_of[task.id] = position
             self._states[task.id] = TaskState.WAITING
             self._launch_ready()
 
@@ -83,12 +89,14 @@ class PlannerTool(Tool):
             self._fail_undefined_deps()
             done = self._changed.wait_for(self._all_settled, self._timeout_s)
             output = self._report()
+            work = self._work()
             errors = list(self._errors)
             if not done:
                 running = [i for i, s in sorted(self._states.items()) if s is TaskState.RUNNING]
                 errors.append(f"tasks {running} still running after {self._timeout_s:g}s")
         self._pool.shutdown(wait=False, cancel_futures=True)
-        return ToolOutput(output, "error" if errors else "ok", errors[0] if errors else None)
+        status, error = ("error", errors[0]) if errors else ("ok", None)
+        return ToolOutput(output, status, error, work)
 
     def cancel(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -106,6 +114,7 @@ class PlannerTool(Tool):
                 self._pool.submit(self._run, self._tasks[task_id], dict(self._results))
 
     def _run(self, task: Task, results: dict[int, str]) -> None:
+        started = time.monotonic()
         try:
             result, state = self._tools.run(task.tool, resolve_args(task, results)), TaskState.DONE
         except TaskFailed as e:
@@ -113,6 +122,7 @@ class PlannerTool(Tool):
         except Exception as e:  # noqa: BLE001 - a failed task is data for the plan's result
             result, state = f"{type(e).__name__}: {e}", TaskState.FAILED
         with self._changed:
+            self._spans[task.id] = (started, time.monotonic())
             self._settle(task.id, state, result)
             self._launch_ready()
 
@@ -130,6 +140,18 @@ class PlannerTool(Tool):
                 refs = ", ".join(f"${dep}" for dep in missing)
                 self._settle(task.id, TaskState.FAILED, f"refers to {refs}, never defined")
         self._launch_ready()
+
+    def _work(self) -> list[UnitWork]:
+        """When each task that ran did so, and the tasks it waited for (lock held)."""
+        return [
+            UnitWork(
+                self._unit_of[task_id],
+                started,
+                finished,
+                tuple(sorted(self._unit_of[dep] for dep in self._tasks[task_id].deps)),
+            )
+            for task_id, (started, finished) in sorted(self._spans.items())
+        ]
 
     def _all_settled(self) -> bool:
         return all(s in (TaskState.DONE, TaskState.FAILED) for s in self._states.values())

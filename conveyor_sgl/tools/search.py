@@ -36,7 +36,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any, Protocol
 
 from conveyor_sgl.runtime.parsers.base import Unit
-from conveyor_sgl.tools.base import Tool, ToolOutput
+from conveyor_sgl.tools.base import Tool, ToolOutput, UnitWork
 
 if TYPE_CHECKING:
     from conveyor_sgl.tools.search_index import Hit
@@ -130,10 +130,19 @@ class SearchTool(Tool):
         self._engine = make_engine(config)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="search")
         self._queries: list[tuple[str, Future[list[Hit]]]] = []
+        self._work: list[UnitWork] = []  # appended by the query threads (list.append is atomic)
 
     def feed(self, unit: Unit) -> None:
         query = unit.text.strip()
-        self._queries.append((query, self._pool.submit(self._engine.search, query, self._k)))
+        position = len(self._queries)  # units are fed in order, one query per unit
+        self._queries.append((query, self._pool.submit(self._search, position, query)))
+
+    def _search(self, position: int, query: str) -> list[Hit]:
+        started = time.monotonic()
+        try:
+            return self._engine.search(query, self._k)
+        finally:  # queries are independent: none waits for another
+            self._work.append(UnitWork(position, started, time.monotonic()))
 
     def finish(self) -> ToolOutput:
         deadline = time.monotonic() + self._timeout_s
@@ -149,7 +158,7 @@ class SearchTool(Tool):
             except Exception as e:  # noqa: BLE001 - a failed query is reported, not raised
                 error = error or f"query {n} ({query!r}): {type(e).__name__}: {e}"
         self._pool.shutdown(wait=False, cancel_futures=True)
-        return ToolOutput("".join(parts), "error" if error else "ok", error)
+        return ToolOutput("".join(parts), "error" if error else "ok", error, list(self._work))
 
     def cancel(self) -> None:
         # Queries not yet started are dropped; a running one ends with the worker process.
