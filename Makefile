@@ -17,8 +17,11 @@ $(INSTALLED): pyproject.toml
 model: $(INSTALLED)
 	$(PY) -m conveyor_sgl.runtime.default_model
 
+# The code program with its timeline, then the short evaluation (tiny model, one repetition,
+# every workload and mode) with its table; its results go to .demo-results/, not eval/results/.
 demo: model
 	$(PY) -m programs.code_solver
+	$(PY) -m eval.run --quick --reps 1 --min-cell-s 0 --out-dir .demo-results
 
 test: model
 	$(PY) -m pytest -q

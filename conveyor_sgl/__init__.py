@@ -10,14 +10,14 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "partial_tool",
-    "tool_result",
-    "run_tool",
+    "Abort",
     "Tool",
     "ToolOutput",
     "UnitWork",
-    "Abort",
+    "partial_tool",
     "register_tool",
+    "run_tool",
+    "tool_result",
 ]
 
 _EXPORTS = {

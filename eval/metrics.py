@@ -14,8 +14,10 @@ tool (python: ``after`` is None) that is exactly the paper's recurrence. ``finis
 tool's work after its last unit (result ready - last unit done, in a sequential run);
 ``tail`` is everything outside the call (the prompt, appending the result, the final
 decode), kept as measured. The bound is computed from sequential runs, where tool times are
-measured without overlap: ``bound_from_run`` turns one sequential run into the best latency
-any partial execution of it could reach. For a tool that aborted (validation), decoding
+measured without overlap with decoding: ``bound_from_run`` turns one sequential run into the
+best latency any partial execution of it could reach. t_i is the fastest time measured for
+unit i in any run of the workload (``fastest_tool_times``): a sequential run starts all of a
+planner's tasks at once at the end, and on the tool's own CPU they slow each other down. For a tool that aborted (validation), decoding
 could have stopped at the unit that aborted, so the bound ends there.
 """
 
@@ -30,16 +32,34 @@ from typing import Any
 MIN_SAVING_SHARE = 0.02
 
 
-def schedule_finish(units: Sequence[Mapping[str, Any]]) -> float:
+def schedule_finish(
+    units: Sequence[Mapping[str, Any]], times: Sequence[float | None] | None = None
+) -> float:
     """When the tool is done if each unit starts once it is decoded and the units it waits
-    for are done: the previous one (``after`` None, a serial tool) or those it names."""
+    for are done: the previous one (``after`` None, a serial tool) or those it names.
+    ``times[i]``, where given, replaces unit i's own tool time."""
     finish: list[float] = []
     for i, unit in enumerate(units):
         after = unit.get("after")
         waits = [i - 1] if after is None else after
         ready = max([unit["decoded_at"], *(finish[j] for j in waits if 0 <= j < i)])
-        finish.append(ready + tool_time(unit))
+        t = times[i] if times is not None and i < len(times) else None
+        finish.append(ready + (tool_time(unit) if t is None else t))
     return max(finish, default=0.0)
+
+
+def fastest_tool_times(tools: Sequence[Mapping[str, Any]]) -> list[float | None]:
+    """Per unit index, the smallest tool time any of these runs measured (None: never ran).
+    Runs of one workload decode the same forced text, so unit i is the same unit in each."""
+    best: list[float | None] = []
+    for tool in tools:
+        for i, unit in enumerate(tool.get("units", [])):
+            if unit.get("started_at") is None or unit.get("finished_at") is None:
+                continue
+            best.extend([None] * (i + 1 - len(best)))
+            t = tool_time(unit)
+            best[i] = t if best[i] is None else min(best[i], t)
+    return best
 
 
 def tool_time(unit: Mapping[str, Any]) -> float:
@@ -59,11 +79,14 @@ def executed_units(tool: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return units[: ran[-1] + 1] if ran else units[:1]
 
 
-def bound_from_run(latency_s: float, tool: Mapping[str, Any]) -> float:
+def bound_from_run(
+    latency_s: float, tool: Mapping[str, Any], times: Sequence[float | None] | None = None
+) -> float:
     """The latency bound of one run (normally a sequential one) given its timeline.
 
     ``latency_s`` is the whole program's latency; the part before the request and after the
-    result (prompt, appending the result, the final decode) is kept as measured.
+    result (prompt, appending the result, the final decode) is kept as measured. ``times``
+    (``fastest_tool_times``) replaces the run's own tool times where given.
     """
     ready = tool["result_ready_at"]
     units = executed_units(tool)
@@ -74,7 +97,7 @@ def bound_from_run(latency_s: float, tool: Mapping[str, Any]) -> float:
     finished = [u["finished_at"] for u in units if u.get("finished_at") is not None]
     finish = max(0.0, ready - max([decode_end, *finished]))  # the tool's finish() and messages
     outside = latency_s - ready  # before the request was sent and after the result
-    return outside + max(schedule_finish(units), decode_end) + finish
+    return outside + max(schedule_finish(units, times), decode_end) + finish
 
 
 def efficiency(sequential_s: float, partial_s: float, bound_s: float) -> float | None:

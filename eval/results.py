@@ -6,8 +6,8 @@ The file's shape (the issue's), with extra keys the plots and the notebook read:
      "workloads": {NAME: {MODE: {"latency_s", "bound_s", "efficiency", "runs", ...}}}, ...}
 
 A cell that could not run has ``"runs": 0``, nulls, and ``"skipped"`` with the reason. The
-bound is the workload's: the median over its sequential runs of ``metrics.bound_from_run``,
-since only there are tool times measured without overlap; every cell of it carries it.
+bound is the workload's: the median over its sequential runs of ``metrics.bound_from_run``
+(their decoding, with each unit's fastest tool time in any run); every cell carries it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ def summarize_workload(
     """One workload's cells: ``records`` are its runs, ``skipped`` maps mode -> reason."""
     by_mode = {mode: [r for r in records if r.mode == mode] for mode in modes}
     sequential = by_mode.get("sequential") or []
-    bound = _median_or_none([metrics.bound_from_run(r.latency_s, r.tool) for r in sequential])
+    fastest = metrics.fastest_tool_times([r.tool for r in records])
+    bound = _median_or_none(
+        [metrics.bound_from_run(r.latency_s, r.tool, fastest) for r in sequential]
+    )
     seq_latency = _median_or_none([r.latency_s for r in sequential])
     cells = {}
     for mode in modes:

@@ -1,13 +1,13 @@
 """Measure what partial execution buys: every workload in every mode, on one server, one run.
 
-    python -m eval.run [--url URL] [--reps N] [--quick] [--workloads code,search]
+    python -m eval.run [--url URL] [--reps N] [--min-cell-s S] [--quick] [--workloads ...]
                        [--cpu-split SERVER:TOOLS | --cpu-split none]
 
 Without ``--url`` it starts the embedded CPU server with the evaluation model (``--quick``:
 the tiny default model) and ``--tool-partial-execution`` (without that flag if the launcher
 rejects it; the server cells are then skipped). Each workload runs once per available mode
 to warm up (regex compiled, prompt cached), then ``--reps`` rounds alternate the modes
-(rotating their order every round). Writes ``eval/results/<timestamp>.json`` and
+(rotating their order every round); a short workload gets more rounds (``--min-cell-s``). Writes ``eval/results/<timestamp>.json`` and
 ``eval/results/latest.json`` and prints the table and the parser's share of this client's
 CPU time (how: ``eval/parser_cpu.py``).
 
@@ -47,10 +47,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     split = apply_cpu_split(args.cpu_split, embedded=not args.url)
     server_args = ["--cpus", split["server"]] if split.get("server") else []
     with server(args.url, model_path, server_args) as (url, server_note):
-        session = EvalSession(url, workloads, server_note=server_note)
+        session = EvalSession(url, workloads, server_note=server_note, min_cell_s=args.min_cell_s)
         results = session.run(args.reps, model_config=config, model_path=model_path)
     results["quick"] = args.quick
     results["cpu_split"] = split
+    results["min_cell_s"] = args.min_cell_s
     paths = write_results(results, Path(args.out_dir))
     print(format_table(results))
     print("written: " + ", ".join(str(p) for p in paths))
@@ -61,6 +62,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="an SGLang server; default: start the embedded one")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per workload and mode")
+    parser.add_argument(
+        "--min-cell-s",
+        type=float,
+        default=30.0,
+        help="repeat a short workload (up to 5x --reps) until each cell has this many seconds "
+        "of runs; 0: exactly --reps",
+    )
     parser.add_argument("--quick", action="store_true", help="the tiny default model")
     parser.add_argument("--workloads", help="comma-separated names; default: all")
     parser.add_argument("--out-dir", default=str(RESULTS_DIR))

@@ -33,7 +33,7 @@ from conveyor_sgl.primitives.endpoint import Endpoint, build_payload
 from conveyor_sgl.runtime.server_plugin import SERVER_TIME_KEY
 from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.runtime.stop_text import trim_matched_stop
-from programs.code_solver import REFERENCE_CODE, TASK, forced
+from programs.code_solver import REFERENCE_CODE, TASK, forced, solve
 
 STATEMENTS_PER_REQUEST = 50  # short requests: CPU decoding slows down with the context
 CONCURRENT_REQUESTS = 4
@@ -45,20 +45,6 @@ def statements(s, code_regex, mode=None):
         "code", tool="python", mode=mode, max_tokens=1024, regex=code_regex
     )
     s += "\nDone:\n" + tool_result("code", timeout=120)
-
-
-@sgl.function
-def solve(s, task, code_regex, mode=None, partial=True):
-    """``programs.code_solver.solve`` with the mode as an argument."""
-    s += sgl.user(task)
-    s += sgl.assistant_begin()
-    s += "```python\n" + partial_tool(
-        "code", tool="python", mode=mode, partial=partial, stop="```", max_tokens=768,
-        regex=code_regex,
-    )  # fmt: skip
-    s += "```\nOutput:\n" + tool_result("code")
-    s += sgl.gen("answer", max_tokens=32)
-    s += sgl.assistant_end()
 
 
 def statement_code(request: int) -> str:

@@ -7,6 +7,7 @@ go on. Nothing here crashes the whole evaluation for one cell.
 
 from __future__ import annotations
 
+import math
 import platform
 import time
 from dataclasses import asdict
@@ -24,11 +25,22 @@ from eval.results import summarize_workload
 from eval.workload import Workload
 
 PARSING_MODES = ("sequential", "client")  # where this process runs the parser
+MAX_REPS_FACTOR = 5  # a short workload runs at most this many times --reps
 
 
 class EvalSession:
-    def __init__(self, url: str, workloads: list[Workload], server_note: str | None = None):
+    def __init__(
+        self,
+        url: str,
+        workloads: list[Workload],
+        server_note: str | None = None,
+        min_cell_s: float = 0.0,
+    ):
         self.url = url
+        # Short workloads are repeated until each cell holds about this many seconds of
+        # runs: their run-to-run noise is a larger share of their latency.
+        self.min_cell_s = min_cell_s
+        self.warm_latency: dict[str, float] = {}
         self.workloads = workloads
         self.backend = sgl.RuntimeEndpoint(url)
         # (workload, mode) -> why it cannot run
@@ -66,13 +78,23 @@ class EvalSession:
         server may run tools, so it also finds out whether it does (else: skipped)."""
         for w in tqdm(self.workloads, desc="warm-up", unit="run"):
             modes = self.available(w)
-            if "server" in modes and self._one(w, "server") is not None:
-                continue
-            if self.available(w):
-                self._one(w, self.available(w)[-1])
+            record = self._one(w, "server") if "server" in modes else None
+            if record is None and self.available(w):
+                record = self._one(w, self.available(w)[-1])
+            if record is not None:
+                self.warm_latency[w.name] = record.latency_s
+
+    def reps_for(self, w: Workload, reps: int) -> int:
+        """``reps``, or more for a short workload (up to MAX_REPS_FACTOR times)."""
+        latency = self.warm_latency.get(w.name)
+        if not latency or self.min_cell_s <= 0:
+            return reps
+        return max(reps, min(MAX_REPS_FACTOR * reps, math.ceil(self.min_cell_s / latency)))
 
     def _rounds(self, reps: int) -> None:
-        order = [(r, w) for r in range(reps) for w in self.workloads]
+        counts = {w.name: self.reps_for(w, reps) for w in self.workloads}
+        rounds = max(counts.values(), default=0)
+        order = [(r, w) for r in range(rounds) for w in self.workloads if r < counts[w.name]]
         total = sum(len(self.available(w)) for _, w in order)
         with tqdm(total=total, desc="runs", unit="run") as bar:
             for r, w in order:

@@ -41,12 +41,14 @@ def forced(text: str, end: str = "") -> str:
 
 
 @sgl.function
-def solve(s, task, code_regex=None, partial=True):
+def solve(s, task, code_regex=None, partial=True, mode=None):
+    """``mode``: where the tool runs, "client", "server" or None (the server if it can)."""
     s += sgl.user(task)
     s += sgl.assistant_begin()
     s += "```python\n" + partial_tool(
-        "code", tool="python", partial=partial, stop="```", max_tokens=768, regex=code_regex
-    )
+        "code", tool="python", partial=partial, mode=mode, stop="```", max_tokens=768,
+        regex=code_regex,
+    )  # fmt: skip
     s += "```\nOutput:\n" + tool_result("code")
     s += sgl.gen("answer", max_tokens=32)
     s += sgl.assistant_end()

@@ -23,8 +23,11 @@ def test_cpu_lists_parse_ranges_and_singles():
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("x", "'x' is not N or N-M"), ("3-1", "'3-1' is not an ascending range"),
-     ("4096", r"names CPUs \[4096\]; this host has 0-")],  # fmt: skip
+    [
+        ("x", "'x' is not N or N-M"),
+        ("3-1", "'3-1' is not an ascending range"),
+        ("4096", r"names CPUs \[4096\]; this host has 0-"),
+    ],
 )
 def test_bad_cpu_lists_are_errors_naming_the_part(text, message):
     with pytest.raises(ValueError, match=message):

@@ -62,6 +62,18 @@ def test_plan_tasks_wait_for_their_dependencies_only():
     assert metrics.schedule_finish(units) == pytest.approx(5.5)
 
 
+def test_the_fastest_time_of_each_unit_in_any_run_is_used():
+    # Sequential: decoding ended at 4.5, then both tasks ran at once and slowed each other
+    # (3 s each); a partial run measured them alone (1 s and 2 s).
+    sequential = timeline([unit(1, 4.5, 7.5, after=[]), unit(4, 4.5, 7.5, after=[])], 4.5, 7.5)
+    partial = timeline([unit(1, 1, 2, after=[]), unit(4, 4, 6, after=[])], 4.5, 6.0)
+    fastest = metrics.fastest_tool_times([sequential, partial])
+    assert fastest == [1.0, 2.0]
+    # f = 1 + 1 = 2 and 4 + 2 = 6 (with its own times: 4 + 3 = 7)
+    assert metrics.bound_from_run(7.5, sequential, fastest) == pytest.approx(6.0)
+    assert metrics.bound_from_run(7.5, sequential) == pytest.approx(7.0)
+
+
 def test_work_after_the_last_unit_is_added_once_at_the_end():
     # A tool whose finish() takes 3 s after its units (python: collecting the output).
     units = [unit(1, 5.0, 5.0), unit(2, 5.0, 5.0), unit(4, 5.0, 5.0)]

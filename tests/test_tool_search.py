@@ -114,11 +114,14 @@ def test_in_a_worker_queries_run_concurrently(pool, index):
 
 def test_the_timeline_shows_when_each_query_really_ran(pool, index):
     lines = [f"query number {i} about json\n" for i in range(3)]
-    result = run_tool("search", lines, pool=pool, config={"delay_ms": 500, "concurrency": 4})
+    result = run_tool("search", lines, pool=pool, config={"delay_ms": 500, "concurrency": 2})
     assert result.status == "ok"
     for unit in result.units:  # the query's thread, not feed() that only submitted it
         assert unit["finished_at"] - unit["started_at"] >= 0.5
-        assert unit["after"] == []  # queries wait for no other query
+    # Two at once: the third query waits for a slot (modelled as the first one's).
+    assert [unit["after"] for unit in result.units] == [[], [], [0]]
+    first_free = min(unit["finished_at"] for unit in result.units[:2])
+    assert result.units[2]["started_at"] >= first_free - 0.01
 
 
 def test_a_query_that_outlives_the_timeout_is_an_error(pool, index):

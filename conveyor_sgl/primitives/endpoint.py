@@ -88,18 +88,32 @@ class Endpoint:
         self._post("/abort_request", {"rid": rid})
 
     def _post(self, path: str, body: dict[str, Any], stream: bool = False) -> requests.Response:
-        try:
-            res = self.session.post(
-                self.base_url + path,
-                json=body,
-                stream=stream,
-                timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
-            )
-        except requests.RequestException as exc:
-            raise EndpointError(f"POST {path} to {self.base_url} failed: {exc}") from exc
+        for attempt in (1, 2):
+            try:
+                res = self.session.post(
+                    self.base_url + path,
+                    json=body,
+                    stream=stream,
+                    timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+                )
+                break
+            except requests.ConnectionError as exc:
+                # A pooled keep-alive connection the server had already closed fails before
+                # the request is read (RemoteDisconnected): once, on a fresh connection.
+                if attempt == 1 and _stale_connection(exc):
+                    continue
+                raise EndpointError(f"POST {path} to {self.base_url} failed: {exc}") from exc
+            except requests.RequestException as exc:
+                raise EndpointError(f"POST {path} to {self.base_url} failed: {exc}") from exc
         if res.status_code != 200:
             raise EndpointError(f"POST {path} returned {res.status_code}: {res.text[:500]}")
         return res
+
+
+def _stale_connection(exc: requests.ConnectionError) -> bool:
+    """The server dropped a reused connection without an answer (not: refused, timed out)."""
+    text = repr(exc)
+    return "RemoteDisconnected" in text or "ConnectionResetError" in text
 
 
 def sse_objects(res: requests.Response) -> Iterator[dict[str, Any]]:

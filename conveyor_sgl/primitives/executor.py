@@ -26,6 +26,7 @@ from conveyor_sgl.primitives.token_ledger import (
     visible_text,
 )
 from conveyor_sgl.runtime.session import ToolSession
+from conveyor_sgl.runtime.stop_text import StopHoldback, stop_strings
 from conveyor_sgl.tools.registry import resolve_tool
 
 DEFAULT_RESULT_TIMEOUT_S = 120.0
@@ -68,7 +69,8 @@ def execute_partial_tool(s: Any, expr: SglPartialTool) -> None:
             s,
             expr.name,
             endpoint.generate_stream(payload),
-            session.feed_text,
+            _stops(payload),
+            on_delta=session.feed_text,
             stop=lambda event: session.abort_reason is not None and _abort(endpoint, event),
         )
     except BaseException:
@@ -87,7 +89,7 @@ def _execute_partial_tool_in_server(s: Any, expr: SglPartialTool, endpoint: Endp
     call = ServerToolCall(endpoint, body)
     weakref.finalize(s, call.close)
     try:
-        final = _stream_generation(s, expr.name, call.generation(), on_delta=None)
+        final = _stream_generation(s, expr.name, call.generation(), _stops(generate))
     except BaseException:
         call.close()
         raise
@@ -126,7 +128,7 @@ def execute_gen_with_ids(s: Any, expr: SglGen) -> None:
     prompt_text = s.text_
     payload = _payload(s, expr, endpoint)
     if s.stream:
-        final = _stream_generation(s, expr.name, endpoint.generate_stream(payload), on_delta=None)
+        final = _stream_generation(s, expr.name, endpoint.generate_stream(payload), _stops(payload))
     else:
         final = endpoint.generate(payload)
         comp = visible_text(final)
@@ -151,20 +153,23 @@ def _stream_generation(
     s: Any,
     name: str,
     events: Generator[GenerateEvent, None, None],
-    on_delta: Callable[[str], object] | None,
+    stops: list[str],
+    on_delta: Callable[[str], object] | None = None,
     stop: Callable[[GenerateEvent], bool] = lambda event: False,
 ) -> GenerateEvent:
-    """Stream one generation into variable ``name`` exactly as stock streaming does,
-    handing each new piece of visible text to ``on_delta``; ``stop(event)`` ends it early."""
+    """Stream one generation into variable ``name`` and hand each new piece of text to
+    ``on_delta``; ``stop(event)`` ends it early. The text never shows any part of a stop
+    string (held back until it is known not to be one), so the variable ends as stock
+    SGLang's trimmed text and a tool never parses a stop string."""
     s.variables[name] = ""
     if s.stream:
         s.stream_var_event[name].set()
     final: GenerateEvent | None = None
+    holdback = StopHoldback(stops)
     try:
         for event in events:
             final = event
-            text = visible_text(event) if event.finished else event.text
-            delta = text[len(s.variables[name]) :]
+            delta = holdback.delta(event.text, event.meta_info, event.finished)
             if delta:
                 if on_delta is not None:
                     on_delta(delta)
@@ -175,6 +180,10 @@ def _stream_generation(
                 s.stream_var_event[name].set()
                 s.stream_text_event.set()
             if not event.finished and stop(event):
+                # Stopped early, no stop string matched: what was held back is text too.
+                rest = holdback.rest(event.text)
+                s.text_ += rest
+                s.variables[name] += rest
                 break
     finally:
         events.close()
@@ -184,6 +193,10 @@ def _stream_generation(
     if final is None:
         raise RuntimeError(f"the server sent no output for generation {name!r}")
     return final
+
+
+def _stops(payload: dict[str, Any]) -> list[str]:
+    return stop_strings(payload.get("sampling_params", {}).get("stop"))
 
 
 def _abort(endpoint: Endpoint, event: GenerateEvent) -> bool:

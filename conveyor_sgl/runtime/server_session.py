@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from conveyor_sgl.runtime.server_plugin import SERVER_TIME_KEY
 from conveyor_sgl.runtime.session import ToolSession
-from conveyor_sgl.runtime.stop_text import trim_matched_stop
+from conveyor_sgl.runtime.stop_text import StopHoldback
 from conveyor_sgl.runtime.timeline import ToolResult
 
 T = TypeVar("T")
@@ -111,19 +111,16 @@ class ServerToolRun:
         yield SSE_DONE
 
     async def _decode(self, request: Any) -> AsyncIterator[bytes]:
-        seen = ""
+        holdback = StopHoldback((self.obj.sampling_params or {}).get("stop"))
         async with aclosing(self.tm.generate_request(self.obj, request)) as outputs:
             async for out in outputs:
                 meta = out.get("meta_info") or {}
                 # The moment the HTTP process had the token (the plugin's stamp).
                 now = meta.get(SERVER_TIME_KEY) or time.monotonic()
                 finished = meta.get("finish_reason") is not None
-                text = out.get("text") or ""
-                if finished:
-                    text = trim_matched_stop(text, meta)
-                if len(text) > len(seen):
-                    self.session.feed_text(text[len(seen) :], now)
-                    seen = text
+                delta = holdback.delta(out.get("text") or "", meta, finished)
+                if delta:
+                    self.session.feed_text(delta, now)
                 yield self._sse(out)
                 if not finished and self.session.abort_reason is not None:
                     # The tool asked to stop: end the request in the scheduler right now.

@@ -190,8 +190,10 @@ class ToolSession:
                 self._unsent.append((feed, timing))
 
     def _send_unit(self, feed: Feed, timing: UnitTiming) -> None:
+        # Stamped before the send: the worker may start on it before send() returns here.
+        sent_at = time.monotonic()
         if self._send(feed):
-            timing.sent_at = time.monotonic()
+            timing.sent_at = sent_at
 
     def _send(self, payload: Payload) -> bool:
         if self._handle.closed:

@@ -1,12 +1,15 @@
-"""The server's stop-string trimming rule, shared by client and server mode.
+"""Stop strings: the server's trimming rule, and what a tool may see while decoding goes on.
 
 Requests go out with ``no_stop_trim`` so that the token ids and the text they cover stay in
 step; what a program (and a tool's parser) sees is the text with the matched stop string cut
-off, exactly as stock SGLang would show it.
+off, exactly as stock SGLang would show it. While streaming, the first tokens of a stop
+string arrive before the server knows it matched (``<END_OF_QUERIES>`` is several tokens),
+so a tool is fed through ``StopHoldback``, shared by client and server mode.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -17,3 +20,50 @@ def trim_matched_stop(text: str, meta_info: dict[str, Any]) -> str:
         if pos != -1:
             return text[:pos]
     return text
+
+
+def stop_strings(stop: str | Iterable[str] | None) -> list[str]:
+    """A request's ``stop`` sampling parameter as a list of non-empty strings."""
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [stop] if stop else []
+    return [s for s in stop if isinstance(s, str) and s]
+
+
+class StopHoldback:
+    """Turns a generation's growing text into the deltas a tool may parse: never any part of
+    a stop string. A tail that may still become a stop string (``<END_OF`` for
+    ``<END_OF_QUERIES>``) is held back until the text shows it is not one."""
+
+    def __init__(self, stops: str | Iterable[str] | None) -> None:
+        self._stops = stop_strings(stops)
+        self._fed = 0  # characters of the text already handed out
+
+    def delta(self, text: str, meta_info: dict[str, Any], finished: bool) -> str:
+        """The new text a tool may see, given the whole text so far."""
+        safe = trim_matched_stop(text, meta_info) if finished else self._safe(text)
+        new = safe[self._fed :]
+        self._fed = max(self._fed, len(safe))
+        return new
+
+    def rest(self, text: str) -> str:
+        """Generation stopped without a stop string: the held-back tail is plain text."""
+        new = text[self._fed :]
+        self._fed = max(self._fed, len(text))
+        return new
+
+    def _safe(self, text: str) -> str:
+        cut = min((p for p in (text.find(stop) for stop in self._stops) if p != -1), default=-1)
+        if cut != -1:
+            return text[:cut]
+        held = max((_prefix_tail(text, stop) for stop in self._stops), default=0)
+        return text[: len(text) - held]
+
+
+def _prefix_tail(text: str, stop: str) -> int:
+    """The length of the longest end of ``text`` that is a proper prefix of ``stop``."""
+    for size in range(min(len(stop) - 1, len(text)), 0, -1):
+        if text.endswith(stop[:size]):
+            return size
+    return 0

@@ -20,8 +20,8 @@ import traceback
 import zmq
 
 from conveyor_sgl.runtime import sandbox
-from conveyor_sgl.runtime.cpu_affinity import pin_from_env
 from conveyor_sgl.runtime.channel import Channel
+from conveyor_sgl.runtime.cpu_affinity import pin_from_env
 from conveyor_sgl.runtime.messages import Envelope, Limits, Ready
 from conveyor_sgl.runtime.tool_runner import ToolRunner
 

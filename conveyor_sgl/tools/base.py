@@ -13,6 +13,7 @@ waited for, in ``ToolOutput.work``, so timelines and the latency bound see the r
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -78,3 +79,10 @@ class Tool:
 
     def cancel(self) -> None:
         """The program was abandoned: stop work and release resources."""
+
+
+def check_known_options(config: dict[str, Any], known: Iterable[str]) -> None:
+    """For ``check_config``: a misspelt option is an error, not silently ignored."""
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown}; known: {sorted(known)}")

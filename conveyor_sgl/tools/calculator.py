@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from conveyor_sgl.runtime.parsers.base import Unit
-from conveyor_sgl.tools.base import Tool, ToolOutput
+from conveyor_sgl.tools.base import Tool, ToolOutput, check_known_options
 
 Number = int | float
 
@@ -185,6 +185,12 @@ def describe(exc: BaseException) -> str:
 class CalculatorTool(Tool):
     parser = "line"
     partial = True
+
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        check_known_options(config, ["precision", "max_int_bits"])
+        _positive_int(config, "precision", 12)
+        _positive_int(config, "max_int_bits", 4096)
 
     def start(self, config: dict[str, Any]) -> None:
         self._precision = _positive_int(config, "precision", 12)

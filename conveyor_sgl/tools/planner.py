@@ -27,7 +27,7 @@ from enum import Enum
 from typing import Any
 
 from conveyor_sgl.runtime.parsers.base import Unit
-from conveyor_sgl.tools.base import Tool, ToolOutput, UnitWork
+from conveyor_sgl.tools.base import Tool, ToolOutput, UnitWork, check_known_options
 from conveyor_sgl.tools.planner_tasks import (
     PlanError,
     Task,
@@ -49,11 +49,24 @@ class PlannerTool(Tool):
     parser = "line"
     partial = True
 
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        from conveyor_sgl.tools.python import PythonTool
+        from conveyor_sgl.tools.search import check_search_config
+
+        check_known_options(config, ["search", "python", "concurrency", "timeout_s"])
+        _limits(config)
+        for key, check in (("search", check_search_config), ("python", PythonTool.check_config)):
+            sub = config.get(key, {})
+            if not isinstance(sub, dict):
+                raise TypeError(f"{key} must be a mapping of {key} options, got {sub!r}")
+            try:
+                check(sub)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"{key}: {e}") from None
+
     def start(self, config: dict[str, Any]) -> None:
-        concurrency = config.get("concurrency", 4)
-        self._timeout_s = float(config.get("timeout_s", 30.0))
-        if not isinstance(concurrency, int) or concurrency <= 0 or self._timeout_s <= 0:
-            raise ValueError("concurrency and timeout_s must be positive")
+        concurrency, self._timeout_s = _limits(config)
         self._tools = TaskTools(config)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="plan-task")
         self._changed = threading.Condition()  # guards everything below
@@ -163,3 +176,13 @@ class PlannerTool(Tool):
             result = self._results.get(task_id, "(still running)").rstrip("\n")
             lines += [f"   {line}\n" for line in result.splitlines() or [""]]
         return "".join(lines)
+
+
+def _limits(config: dict[str, Any]) -> tuple[int, float]:
+    """(concurrency, timeout_s), checked."""
+    concurrency, timeout_s = config.get("concurrency", 4), config.get("timeout_s", 30.0)
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency <= 0:
+        raise ValueError(f"concurrency must be a positive integer, got {concurrency!r}")
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0:
+        raise ValueError(f"timeout_s must be a positive number, got {timeout_s!r}")
+    return concurrency, float(timeout_s)

@@ -29,7 +29,7 @@ import types
 from typing import Any
 
 from conveyor_sgl.runtime.parsers.base import Unit
-from conveyor_sgl.tools.base import Tool, ToolOutput
+from conveyor_sgl.tools.base import Tool, ToolOutput, check_known_options
 from conveyor_sgl.tools.python_exec import (
     DEFAULT_MAX_OUTPUT_BYTES,
     OK,
@@ -49,9 +49,7 @@ class PythonTool(Tool):
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:
-        unknown = sorted(set(config) - {"max_output_bytes"})
-        if unknown:
-            raise ValueError(f"unknown option(s) {unknown}; known: ['max_output_bytes']")
+        check_known_options(config, ["max_output_bytes"])
         _max_output_bytes(config)
 
     def start(self, config: dict[str, Any]) -> None:

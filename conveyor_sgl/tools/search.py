@@ -36,7 +36,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any, Protocol
 
 from conveyor_sgl.runtime.parsers.base import Unit
-from conveyor_sgl.tools.base import Tool, ToolOutput, UnitWork
+from conveyor_sgl.tools.base import Tool, ToolOutput, UnitWork, check_known_options
 
 if TYPE_CHECKING:
     from conveyor_sgl.tools.search_index import Hit
@@ -99,15 +99,34 @@ class ServiceSearch:
             return json.loads(response.read())
 
 
+OPTIONS = ("service_url", "delay_ms", "top_k", "concurrency", "timeout_s")
+
+
+def check_search_config(config: dict[str, Any]) -> None:
+    """Every option's type and range, without contacting a service."""
+    check_known_options(config, OPTIONS)
+    for key in ("top_k", "concurrency", "timeout_s"):
+        _positive(config, key, 1.0)
+    _positive(config, "delay_ms", 0.0, zero_ok=True)
+    _service_url(config)
+
+
 def make_engine(config: dict[str, Any]) -> SearchEngine:
     """The engine a config asks for: the service at ``service_url``, else in process."""
     timeout_s = _positive(config, "timeout_s", 10.0)
-    url = config.get("service_url")
+    url = _service_url(config)
     if url:
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise ValueError(f"service_url must be an http(s) URL, got {url!r}")
         return ServiceSearch(url, timeout_s)
     return LocalSearch(_positive(config, "delay_ms", 0.0, zero_ok=True) / 1000)
+
+
+def _service_url(config: dict[str, Any]) -> str | None:
+    url = config.get("service_url")
+    if url is not None and (
+        not isinstance(url, str) or not url.startswith(("http://", "https://"))
+    ):
+        raise ValueError(f"service_url must be an http(s) URL, got {url!r}")
+    return url or None
 
 
 def format_hits(hits: list[Hit]) -> str:
@@ -123,10 +142,14 @@ class SearchTool(Tool):
     parser = "line"
     partial = True
 
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        check_search_config(config)
+
     def start(self, config: dict[str, Any]) -> None:
         self._k = int(_positive(config, "top_k", 3))
         self._timeout_s = _positive(config, "timeout_s", 10.0)
-        concurrency = int(_positive(config, "concurrency", 4))
+        concurrency = self._concurrency = int(_positive(config, "concurrency", 4))
         self._engine = make_engine(config)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="search")
         self._queries: list[tuple[str, Future[list[Hit]]]] = []
@@ -141,8 +164,11 @@ class SearchTool(Tool):
         started = time.monotonic()
         try:
             return self._engine.search(query, self._k)
-        finally:  # queries are independent: none waits for another
-            self._work.append(UnitWork(position, started, time.monotonic()))
+        finally:
+            # Queries are independent, but only ``concurrency`` run at once (first come,
+            # first served): query i waits for a slot, the one query i - concurrency frees.
+            waits = (position - self._concurrency,) if position >= self._concurrency else ()
+            self._work.append(UnitWork(position, started, time.monotonic(), waits))
 
     def finish(self) -> ToolOutput:
         deadline = time.monotonic() + self._timeout_s

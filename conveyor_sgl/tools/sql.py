@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from conveyor_sgl.runtime.parsers.base import Unit
-from conveyor_sgl.tools.base import Tool, ToolOutput
+from conveyor_sgl.tools.base import Tool, ToolOutput, check_known_options
 
 _MAX_CELL = 60  # characters shown per cell: a long text column must not flood the prompt
 
@@ -43,6 +43,17 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], more: in
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
+def _settings(config: dict[str, Any]) -> tuple[int, str]:
+    """(max_rows, database), checked."""
+    max_rows = config.get("max_rows", 50)
+    if isinstance(max_rows, bool) or not isinstance(max_rows, int):
+        raise TypeError(f"max_rows must be an integer, got {max_rows!r}")
+    database = config.get("database", ":memory:")
+    if not isinstance(database, str) or not database:
+        raise ValueError(f"database must be a path or ':memory:', got {database!r}")
+    return max_rows, database
+
+
 def _cell(value: Any) -> str:
     text = "NULL" if value is None else str(value)
     return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 3] + "..."
@@ -52,13 +63,16 @@ class SqlTool(Tool):
     parser = "sql"
     partial = True
 
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        check_known_options(config, ["database", "max_rows", "setup"])
+        _settings(config)
+        setup = config.get("setup")
+        if setup is not None and not isinstance(setup, str):
+            raise TypeError(f"setup must be an SQL script (a string), got {setup!r}")
+
     def start(self, config: dict[str, Any]) -> None:
-        self._max_rows = config.get("max_rows", 50)
-        if isinstance(self._max_rows, bool) or not isinstance(self._max_rows, int):
-            raise TypeError(f"max_rows must be an integer, got {self._max_rows!r}")
-        database = config.get("database", ":memory:")
-        if not isinstance(database, str) or not database:
-            raise ValueError(f"database must be a path or ':memory:', got {database!r}")
+        self._max_rows, database = _settings(config)
         # Autocommit: each statement is durable as soon as it ran, as if typed in a shell.
         self._db = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
         self._tables: list[str] = []

@@ -28,19 +28,24 @@ from typing import Any
 import jsonschema
 
 from conveyor_sgl.runtime.parsers.base import Unit
-from conveyor_sgl.tools.base import Abort, Tool, ToolOutput
+from conveyor_sgl.tools.base import Abort, Tool, ToolOutput, check_known_options
 
 
 def load_callable(target: str) -> Callable[..., Any]:
-    module_name, sep, name = target.partition(":")
-    if not (sep and module_name and name):
-        raise ValueError(f"function must look like 'module:callable', got {target!r}")
+    module_name, name = _split_target(target)
     obj: Any = importlib.import_module(module_name)
     for part in name.split("."):
         obj = getattr(obj, part)
     if not callable(obj):
         raise TypeError(f"function {target!r} is not callable")
     return obj
+
+
+def _split_target(target: object) -> tuple[str, str]:
+    module_name, sep, name = target.partition(":") if isinstance(target, str) else ("", "", "")
+    if not (sep and module_name and name):
+        raise ValueError(f"function must look like 'module:callable', got {target!r}")
+    return module_name, name
 
 
 class FieldValidator:
@@ -81,9 +86,17 @@ class ValidationTool(Tool):
     parser = "json"
     partial = True
 
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        """The schema is checked here; the function is imported only in the worker."""
+        check_known_options(config, ["schema", "function"])
+        _require_schema(config)
+        FieldValidator(config["schema"])
+        if config.get("function") is not None:
+            _split_target(config["function"])
+
     def start(self, config: dict[str, Any]) -> None:
-        if "schema" not in config:
-            raise ValueError("validation needs config['schema'], the JSON Schema of the arguments")
+        _require_schema(config)
         self._validator = FieldValidator(config["schema"])
         function = config.get("function")
         self._function = load_callable(function) if function else None
@@ -121,3 +134,8 @@ class ValidationTool(Tool):
 
     def cancel(self) -> None:
         self._cancelled = True
+
+
+def _require_schema(config: dict[str, Any]) -> None:
+    if "schema" not in config:
+        raise ValueError("validation needs config['schema'], the JSON Schema of the arguments")

@@ -20,6 +20,9 @@ class LineParser:
         self._lineno = 1
 
     def feed(self, delta: str) -> list[Unit]:
+        if "\n" not in delta:
+            self._partial.append(delta)  # the common case, one token inside a line
+            return []
         out: list[Unit] = []
         begin = 0
         while (newline := delta.find("\n", begin)) >= 0:

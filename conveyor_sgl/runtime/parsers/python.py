@@ -101,6 +101,9 @@ class PythonStatementParser:
         self._out: list[Unit] = []
 
     def feed(self, delta: str) -> list[Unit]:
+        if "\n" not in delta and not self._peeking():
+            self._partial.append(delta)  # the common case, one token inside a line: no work
+            return []
         begin = 0
         while (newline := delta.find("\n", begin)) >= 0:
             self._partial.append(delta[begin : newline + 1])
@@ -150,6 +153,14 @@ class PythonStatementParser:
         self._first_word = _first_word(line)
         self._lex.start()
         self._scan(line)
+
+    def _peeking(self) -> bool:
+        """Whether a delta inside the current line may still end the open block: only while
+        the block is open and the line's first word is not decided (see ``_peek``)."""
+        if self._kind is not _Kind.BLOCK or self._lex.open or len(self._head) >= _HEAD:
+            return False
+        head = self._head  # an indented or comment line never ends the block early
+        return not head or not (head[0].isspace() or head[0] == "#")
 
     def _peek(self) -> None:
         """Finish an open block as soon as the new column-0 line's first word rules out a clause."""
