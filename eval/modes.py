@@ -36,6 +36,7 @@ class RunRecord:
     tool: dict[str, Any]  # the timeline, as state.get_meta_info(CALL)["tool"]
     parser_cpu_s: float = 0.0  # CPU spent in parser.feed/close in this process
     process_cpu_s: float = 0.0  # CPU of this whole process during the run
+    round: int = 0  # the round it ran in: the modes of one round run back to back
 
 
 def mode_arguments(mode: str) -> dict[str, Any]:

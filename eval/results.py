@@ -8,6 +8,11 @@ The file's shape (the issue's), with extra keys the plots and the notebook read:
 A cell that could not run has ``"runs": 0``, nulls, and ``"skipped"`` with the reason. The
 bound is the workload's: the median over its sequential runs of ``metrics.bound_from_run``
 (their decoding, with each unit's fastest tool time in any run); every cell carries it.
+
+``efficiency`` and ``reduction`` are paired: computed per round, from that round's
+sequential run (its latency and its bound) and that round's run of the mode, then the
+median over rounds. A shared machine's speed drifts over minutes, and the modes of one
+round run back to back; ``latency_s`` stays the plain median of the mode's runs.
 """
 
 from __future__ import annotations
@@ -28,25 +33,29 @@ def summarize_workload(
 ) -> dict[str, dict[str, Any]]:
     """One workload's cells: ``records`` are its runs, ``skipped`` maps mode -> reason."""
     by_mode = {mode: [r for r in records if r.mode == mode] for mode in modes}
-    sequential = by_mode.get("sequential") or []
     fastest = metrics.fastest_tool_times([r.tool for r in records])
-    bound = _median_or_none(
-        [metrics.bound_from_run(r.latency_s, r.tool, fastest) for r in sequential]
-    )
-    seq_latency = _median_or_none([r.latency_s for r in sequential])
+    # round -> (sequential latency, its bound)
+    baseline = {
+        r.round: (r.latency_s, metrics.bound_from_run(r.latency_s, r.tool, fastest))
+        for r in by_mode.get("sequential") or []
+    }
+    bound = _median_or_none([b for _, b in baseline.values()])
     cells = {}
     for mode in modes:
         runs = by_mode[mode]
         if not runs:
             cells[mode] = skipped_cell(skipped.get(mode, "no run completed"))
             continue
+        paired = [(baseline[r.round], r.latency_s) for r in runs if r.round in baseline]
         latency = metrics.median([r.latency_s for r in runs])
         cells[mode] = {
             "latency_s": latency,
             "bound_s": bound,
-            "efficiency": _efficiency(seq_latency, latency, bound),
+            "efficiency": _paired_efficiency(paired),
             "runs": len(runs),
-            "reduction": metrics.reduction(seq_latency, latency) if seq_latency else None,
+            "reduction": _median_or_none(
+                [metrics.reduction(seq, latency) for (seq, _), latency in paired]
+            ),
             "latencies_s": [r.latency_s for r in runs],
             "statuses": sorted({str(r.tool.get("status")) for r in runs}),
             "timeline": representative(runs, latency),
@@ -66,10 +75,11 @@ def representative(runs: Sequence[RunRecord], latency: float) -> dict[str, Any]:
     return {"latency_s": run.latency_s, "tool": tool}
 
 
-def _efficiency(seq: float | None, latency: float, bound: float | None) -> float | None:
-    if seq is None or bound is None:
-        return None
-    return metrics.efficiency(seq, latency, bound)
+def _paired_efficiency(paired: Sequence[tuple[tuple[float, float], float]]) -> float | None:
+    """The median over rounds of (seq - partial) / (seq - bound); None if no round has a
+    saving above noise (``metrics.efficiency``)."""
+    values = [metrics.efficiency(seq, latency, bound) for (seq, bound), latency in paired]
+    return _median_or_none([v for v in values if v is not None])
 
 
 def _median_or_none(values: Sequence[float]) -> float | None:

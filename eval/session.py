@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import platform
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,7 @@ class EvalSession:
                 for mode in [m for m in modes if (w.name, m) not in self.skipped]:
                     record = self._one(w, mode)
                     if record is not None:
-                        self.records.append(record)
+                        self.records.append(replace(record, round=r))
                     bar.update()
 
     def _one(self, w: Workload, mode: str) -> RunRecord | None:

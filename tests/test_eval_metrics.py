@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
 
@@ -74,6 +75,14 @@ def test_the_fastest_time_of_each_unit_in_any_run_is_used():
     assert metrics.bound_from_run(7.5, sequential) == pytest.approx(7.0)
 
 
+def test_a_drifting_machine_is_compared_round_by_round():
+    # The machine slows down by half between rounds; partial saves 1 s in each round.
+    records = [record("sequential", 8.0, round=0), record("client", 7.0, round=0),
+               record("sequential", 12.0, round=1), record("client", 11.0, round=1)]  # fmt: skip
+    cells = summarize_workload(records, skipped={"server": "n/a"})
+    assert cells["client"]["reduction"] == pytest.approx(statistics.median([1 / 8, 1 / 12]))
+
+
 def test_work_after_the_last_unit_is_added_once_at_the_end():
     # A tool whose finish() takes 3 s after its units (python: collecting the output).
     units = [unit(1, 5.0, 5.0), unit(2, 5.0, 5.0), unit(4, 5.0, 5.0)]
@@ -96,14 +105,16 @@ def test_efficiency_and_reduction():
     assert metrics.reduction(10.0, 7.0) == pytest.approx(0.3)
 
 
-def record(mode, latency, ready=None):
+def record(mode, latency, ready=None, round=0):
     units = [unit(1, 4.0, 6.0), unit(2, 6.0, 7.0)]
     tool = timeline(units, decode_end=4.0, ready=ready or latency - 1.0)
-    return RunRecord("code", mode, latency, tool, parser_cpu_s=0.001, process_cpu_s=1.0)
+    return RunRecord("code", mode, latency, tool, parser_cpu_s=0.001, process_cpu_s=1.0,
+                     round=round)  # fmt: skip
 
 
 def test_results_have_the_issue_shape(tmp_path):
-    records = [record("sequential", 8.0), record("sequential", 8.2), record("client", 6.0)]
+    records = [record("sequential", 8.0, round=0), record("sequential", 8.2, round=1),
+               record("client", 6.0, round=0)]  # fmt: skip
     cells = summarize_workload(records, skipped={"server": "no server mode here"})
     assert set(cells) == set(MODES)
     for mode in ("sequential", "client"):
@@ -111,7 +122,9 @@ def test_results_have_the_issue_shape(tmp_path):
     # Bounds: 1 + max(f=3, 4) = 5, and (finish takes 0.2 s) 1 + 4 + 0.2 = 5.2
     assert cells["sequential"]["latency_s"] == pytest.approx(8.1)
     assert cells["client"]["bound_s"] == pytest.approx(5.1)
-    assert cells["client"]["efficiency"] == pytest.approx((8.1 - 6.0) / (8.1 - 5.1))
+    # Paired with round 0's sequential run (8.0 s, bound 5.0), not the medians
+    assert cells["client"]["efficiency"] == pytest.approx((8.0 - 6.0) / (8.0 - 5.0))
+    assert cells["client"]["reduction"] == pytest.approx(0.25)
     assert cells["server"] == {"latency_s": None, "bound_s": None, "efficiency": None,
                                "runs": 0, "skipped": "no server mode here"}  # fmt: skip
     results = {"ms_per_token": 12.5, "model": {"parameters": 1}, "workloads": {"code": cells}}
@@ -120,7 +133,7 @@ def test_results_have_the_issue_shape(tmp_path):
     assert paths[1].name == "latest.json" and loaded == json.loads(paths[0].read_text())
     assert isinstance(loaded["ms_per_token"], float)
     table = format_table(loaded)
-    assert "code" in table and "skip" in table and "+25.9%" in table
+    assert "code" in table and "skip" in table and "+25.0%" in table
 
 
 def test_every_workload_file_loads_and_forces_its_reference():

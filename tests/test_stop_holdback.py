@@ -35,6 +35,14 @@ def test_a_held_tail_that_is_no_stop_string_is_released():
     assert deltas == ["a ", "", "<END b", "\n"]
 
 
+def test_a_stop_string_the_server_did_not_report_is_cut_too():
+    # The regex forced the stop string and the generation ended on the grammar instead.
+    holdback = StopHoldback(")</tool_call>")
+    assert holdback.delta('{"a": 1}', {}, finished=False) == '{"a": 1}'
+    final = holdback.delta('{"a": 1})</tool_call>', {"finish_reason": {"type": "stop"}}, True)
+    assert final == ""
+
+
 def test_a_generation_cut_short_releases_its_tail_as_text():
     holdback = StopHoldback(["```"])
     assert holdback.delta("x = 1\n``", {}, finished=False) == "x = 1\n"

@@ -42,7 +42,12 @@ class StopHoldback:
 
     def delta(self, text: str, meta_info: dict[str, Any], finished: bool) -> str:
         """The new text a tool may see, given the whole text so far."""
-        safe = trim_matched_stop(text, meta_info) if finished else self._safe(text)
+        if finished:
+            # Trimmed as the server would; and cut at a stop string even if the server did
+            # not report it matched (a regex that forces it ends the generation as well).
+            safe = self._cut(trim_matched_stop(text, meta_info))
+        else:
+            safe = self._safe(text)
         new = safe[self._fed :]
         self._fed = max(self._fed, len(safe))
         return new
@@ -54,11 +59,16 @@ class StopHoldback:
         return new
 
     def _safe(self, text: str) -> str:
-        cut = min((p for p in (text.find(stop) for stop in self._stops) if p != -1), default=-1)
-        if cut != -1:
-            return text[:cut]
+        cut = self._cut(text)
+        if len(cut) < len(text):
+            return cut
         held = max((_prefix_tail(text, stop) for stop in self._stops), default=0)
         return text[: len(text) - held]
+
+    def _cut(self, text: str) -> str:
+        """``text`` up to its first stop string, if it holds one."""
+        found = [p for p in (text.find(stop) for stop in self._stops) if p != -1]
+        return text[: min(found)] if found else text
 
 
 def _prefix_tail(text: str, stop: str) -> int:
