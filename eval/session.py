@@ -131,6 +131,7 @@ class EvalSession:
             "parser_cpu": {
                 "parser_cpu_s": parser_cpu,
                 "process_cpu_s": process_cpu,
+                "parser_calls": self.meter.calls,  # every run, warm-up and server mode too
                 "share": parser_share(parser_cpu, process_cpu),
                 "how": "time.thread_time in parser feed/close over time.process_time "
                 "of the client process, sequential and client runs",
