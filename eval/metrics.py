@@ -17,8 +17,9 @@ decode), kept as measured. The bound is computed from sequential runs, where too
 measured without overlap with decoding: ``bound_from_run`` turns one sequential run into the
 best latency any partial execution of it could reach. t_i is the fastest time measured for
 unit i in any run of the workload (``fastest_tool_times``): a sequential run starts all of a
-planner's tasks at once at the end, and on the tool's own CPU they slow each other down. For a tool that aborted (validation), decoding
-could have stopped at the unit that aborted, so the bound ends there.
+planner's tasks at once at the end, and on the tool's own CPU they slow each other down.
+For a tool that aborted (validation), decoding could have stopped at the unit that aborted,
+so the bound ends there.
 """
 
 from __future__ import annotations

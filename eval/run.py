@@ -7,9 +7,9 @@ Without ``--url`` it starts the embedded CPU server with the evaluation model (`
 the tiny default model) and ``--tool-partial-execution`` (without that flag if the launcher
 rejects it; the server cells are then skipped). Each workload runs once per available mode
 to warm up (regex compiled, prompt cached), then ``--reps`` rounds alternate the modes
-(rotating their order every round); a short workload gets more rounds (``--min-cell-s``). Writes ``eval/results/<timestamp>.json`` and
-``eval/results/latest.json`` and prints the table and the parser's share of this client's
-CPU time (how: ``eval/parser_cpu.py``).
+(rotating their order every round); a short workload gets more rounds (``--min-cell-s``).
+Writes ``eval/results/<timestamp>.json`` and ``eval/results/latest.json`` and prints the
+table and the parser's share of this client's CPU time (how: ``eval/parser_cpu.py``).
 
 CPU split: on a GPU host decoding runs on the accelerator and tools on spare host cores; on
 this CPU-only host a tool's CPU work would instead slow decoding itself. So by default the

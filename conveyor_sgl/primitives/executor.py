@@ -26,7 +26,7 @@ from conveyor_sgl.primitives.token_ledger import (
     visible_text,
 )
 from conveyor_sgl.runtime.session import ToolSession
-from conveyor_sgl.runtime.stop_text import StopHoldback, stop_strings
+from conveyor_sgl.runtime.stop_text import StopHoldback
 from conveyor_sgl.tools.registry import resolve_tool
 
 DEFAULT_RESULT_TIMEOUT_S = 120.0
@@ -153,7 +153,7 @@ def _stream_generation(
     s: Any,
     name: str,
     events: Generator[GenerateEvent, None, None],
-    stops: list[str],
+    stops: str | list[str] | None,
     on_delta: Callable[[str], object] | None = None,
     stop: Callable[[GenerateEvent], bool] = lambda event: False,
 ) -> GenerateEvent:
@@ -195,8 +195,9 @@ def _stream_generation(
     return final
 
 
-def _stops(payload: dict[str, Any]) -> list[str]:
-    return stop_strings(payload.get("sampling_params", {}).get("stop"))
+def _stops(payload: dict[str, Any]) -> str | list[str] | None:
+    """The request's ``stop`` parameter as sent (``StopHoldback`` normalizes it)."""
+    return payload.get("sampling_params", {}).get("stop")
 
 
 def _abort(endpoint: Endpoint, event: GenerateEvent) -> bool:

@@ -66,8 +66,10 @@ class StopHoldback:
         return text[: len(text) - held]
 
     def _cut(self, text: str) -> str:
-        """``text`` up to its first stop string, if it holds one."""
-        found = [p for p in (text.find(stop) for stop in self._stops) if p != -1]
+        """``text`` up to its first stop string, if it holds one. The search starts where the
+        handed-out text ends: no stop string can begin inside it (a tail that could was held
+        back), so each token costs the new text, not the whole generation again."""
+        found = [p for p in (text.find(stop, self._fed) for stop in self._stops) if p != -1]
         return text[: min(found)] if found else text
 
 
