@@ -89,6 +89,31 @@ def bound_from_run(
     result (prompt, appending the result, the final decode) is kept as measured. ``times``
     (``fastest_tool_times``) replaces the run's own tool times where given.
     """
+    _, done = _best_schedule(tool, times)
+    outside = latency_s - tool["result_ready_at"]  # before the request and after the result
+    return outside + done
+
+
+def wait_bound_from_run(
+    tool: Mapping[str, Any], times: Sequence[float | None] | None = None
+) -> float:
+    """The shortest possible ``tool_wait`` of this run's units: what the tool still has to do
+    once decoding ends, had each unit started as soon as it was decoded."""
+    decode_end, done = _best_schedule(tool, times)
+    return done - decode_end
+
+
+def tool_wait(tool: Mapping[str, Any]) -> float:
+    """How long the program waited for the result after decoding ended (the time partial
+    execution can hide; decoding itself it does not change, unless the tool aborts it)."""
+    return max(0.0, tool["result_ready_at"] - tool["decode_finished_at"])
+
+
+def _best_schedule(
+    tool: Mapping[str, Any], times: Sequence[float | None] | None
+) -> tuple[float, float]:
+    """(decode end, result ready) had every unit started once decoded (``schedule_finish``);
+    an aborted call's decoding could have ended at the unit that aborted."""
     ready = tool["result_ready_at"]
     units = executed_units(tool)
     aborted = tool.get("status") == "aborted" and units
@@ -97,14 +122,17 @@ def bound_from_run(
         decode_end = max(decode_end, units[-1]["decoded_at"])
     finished = [u["finished_at"] for u in units if u.get("finished_at") is not None]
     finish = max(0.0, ready - max([decode_end, *finished]))  # the tool's finish() and messages
-    outside = latency_s - ready  # before the request was sent and after the result
-    return outside + max(schedule_finish(units, times), decode_end) + finish
+    return decode_end, max(schedule_finish(units, times), decode_end) + finish
 
 
-def efficiency(sequential_s: float, partial_s: float, bound_s: float) -> float | None:
-    """(sequential - partial) / (sequential - bound): the share of the possible saving."""
+def efficiency(
+    sequential_s: float, partial_s: float, bound_s: float, latency_s: float | None = None
+) -> float | None:
+    """(sequential - partial) / (sequential - bound): the share of the possible saving. For
+    tool waits rather than latencies, ``latency_s`` (the sequential latency) sets the noise
+    floor; None if the possible saving is below it."""
     possible = sequential_s - bound_s
-    if possible < MIN_SAVING_SHARE * sequential_s:
+    if possible < MIN_SAVING_SHARE * (sequential_s if latency_s is None else latency_s):
         return None
     return (sequential_s - partial_s) / possible
 

@@ -40,6 +40,10 @@ class TimedParser:
         finally:
             self._meter.add(time.thread_time() - start)
 
+    @property
+    def wake(self) -> str | None:
+        return getattr(self._inner, "wake", None)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 

@@ -8,7 +8,12 @@ import sys
 
 import pytest
 
-from conveyor_sgl.runtime.cpu_affinity import TOOL_CPUS_ENV, format_cpus, parse_cpus
+from conveyor_sgl.runtime.cpu_affinity import (
+    TOOL_CPUS_ENV,
+    format_cpus,
+    move_to_tool_cpus,
+    parse_cpus,
+)
 from eval.run import cpu_split
 
 pytestmark = pytest.mark.timeout(60)
@@ -56,6 +61,19 @@ def test_a_tool_worker_pins_itself_from_the_environment(monkeypatch):
     with WorkerPool(size=0) as pool:  # workers started after the variable was set
         result = run_tool("python", code, pool=pool, limits={"cpu_s": 10})
     assert (result.status, result.output) == ("ok", f"[{LAST}]\n")
+
+
+def test_a_started_child_is_moved_to_the_tool_cpus_at_once(monkeypatch):
+    # What spawn_worker does, so a worker started by the server does not start up on its CPUs.
+    monkeypatch.setenv(TOOL_CPUS_ENV, str(LAST))
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        move_to_tool_cpus(proc.pid)
+        assert os.sched_getaffinity(proc.pid) == {LAST}
+    finally:
+        proc.kill()
+        proc.wait(10)
+    move_to_tool_cpus(proc.pid)  # gone: nothing to move, no error
 
 
 def test_the_eval_split_gives_tools_the_last_cpu():

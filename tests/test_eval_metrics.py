@@ -98,6 +98,28 @@ def test_bound_of_an_aborted_call_ends_at_the_unit_that_aborted():
     assert metrics.bound_from_run(latency_s=11.2, tool=tool) == pytest.approx(1.0 + 2.1)
 
 
+def test_decoding_and_the_tool_wait_after_it_are_reported_apart():
+    # Sequential: decoding ends at 4, then the units run (2 s + 1 s): a 3 s wait.
+    seq_tool = timeline([unit(1, 4.0, 6.0), unit(2, 6.0, 7.0)], decode_end=4.0, ready=7.0)
+    # Client, on a machine that happened to decode 25% slower: the units ran while decoding
+    # (done at 3 and 4), the result was ready 0.2 s after decoding ended at 5.
+    cli_tool = timeline([unit(1.25, 1.25, 3.25), unit(2.5, 3.25, 4.25)], decode_end=5.0, ready=5.2)
+    assert metrics.tool_wait(seq_tool) == pytest.approx(3.0)
+    assert metrics.wait_bound_from_run(seq_tool) == pytest.approx(0.0)  # f = 3, 4 <= 4
+    records = [
+        RunRecord("code", "sequential", 8.0, seq_tool, round=0),
+        RunRecord("code", "client", 6.2 + 1.0, cli_tool, round=0),
+    ]
+    cells = summarize_workload(records, skipped={"server": "n/a"})
+    client = cells["client"]
+    assert (client["decode_s"], client["wait_s"]) == pytest.approx((5.0, 0.2))
+    assert cells["sequential"]["decode_s"] == pytest.approx(4.0)
+    # The wait shows what partial execution hid, whatever decoding did: (3 - 0.2) / (3 - 0)
+    assert client["wait_efficiency"] == pytest.approx(2.8 / 3.0)
+    assert client["efficiency"] < 0.3  # the latency saw mostly the slower decoding
+    assert "w.eff.client" in format_table({"ms_per_token": 1.0, "workloads": {"code": cells}})
+
+
 def test_efficiency_and_reduction():
     assert metrics.efficiency(10.0, 7.0, 6.0) == pytest.approx(0.75)
     assert metrics.efficiency(10.0, 10.5, 6.0) == pytest.approx(-0.125)

@@ -71,7 +71,12 @@ def test_plots_are_written(results_file, tmp_path):
 
     paths = make_plots(json.loads(results_file.read_text()), tmp_path)
     names = sorted(p.name for p in paths)
-    assert names == ["efficiency.png", "latency_reduction.png", "timeline_code.png"]
+    assert names == [
+        "efficiency.png",
+        "latency_reduction.png",
+        "timeline_code.png",
+        "wait_efficiency.png",
+    ]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
 
 

@@ -242,3 +242,17 @@ def test_workers_exit_when_the_runtime_is_killed():
         runtime.wait()
         runtime.stdout.close()
     assert wait_until(lambda: all(pid_gone(pid) for pid in pids), timeout_s=5)
+
+
+def test_warm_workers_preload_the_tools_of_recent_sessions(pool):
+    def run_probe() -> str:
+        with ToolSession("tools_for_tests:PreloadProbeTool", pool=pool) as session:
+            session.end_input()
+            return session.result(timeout_s=10).output
+
+    assert pool.wait_ready(10)
+    assert run_probe() == "preloaded=False"  # started before the pool had seen the tool
+    assert pool.wait_ready(10)
+    run_probe()  # the second warm worker was also started before the first session
+    assert pool.wait_ready(10)
+    assert run_probe() == "preloaded=True"

@@ -53,6 +53,36 @@ def test_happy_path_and_timeline_shape(pool):
     assert result.units == result.to_dict()["units"]
 
 
+def test_tokens_that_finish_no_unit_do_not_wake_the_parser(pool, monkeypatch):
+    from conveyor_sgl.runtime import session as session_module
+
+    fed: list[str] = []
+
+    class Recording:  # the real parser, recording what reaches it
+        def __init__(self, inner):
+            self.inner = inner
+            self.wake = inner.wake
+
+        def feed(self, delta):
+            fed.append(delta)
+            return self.inner.feed(delta)
+
+        def close(self):
+            return self.inner.close()
+
+    real = session_module.make_parser
+    monkeypatch.setattr(session_module, "make_parser", lambda name: Recording(real(name)))
+    with ToolSession("echo", pool=pool, t0=0.0) as session:
+        for now, token in enumerate(["al", "pha", "\nbe", "t", "a\ngam", "ma"], start=1):
+            session.feed_text(token, now=float(now))
+        session.end_input(now=9.0)
+        result = session.result(timeout_s=10)
+    assert fed == ["alpha\nbe", "ta\ngam", "ma"]  # the last one at end_input
+    assert result.output == "ALPHA\nBETA\nGAMMA"
+    # Each unit is still stamped when the delta that finished it arrived.
+    assert [u["decoded_at"] for u in result.units] == [3.0, 5.0, 9.0]
+
+
 def test_given_decode_times_are_kept(pool):
     with ToolSession("echo", pool=pool, t0=100.0) as session:
         session.feed_text("a\n", now=101.0)

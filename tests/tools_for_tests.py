@@ -167,3 +167,17 @@ class StubbornTool(EchoTool):
     def feed(self, unit: Unit) -> Abort | None:
         time.sleep(3600)
         return None
+
+
+class PreloadProbeTool(Tool):
+    """Says whether its worker ran ``preload`` before the session."""
+
+    parser = "line"
+    preloaded_by: int | None = None  # the pid of the process whose preload ran
+
+    @classmethod
+    def preload(cls) -> None:
+        cls.preloaded_by = os.getpid()
+
+    def finish(self) -> ToolOutput:
+        return ToolOutput(output=f"preloaded={type(self).preloaded_by == os.getpid()}")

@@ -47,11 +47,30 @@ def pin(cpus: frozenset[int] | set[int]) -> None:
         raise ValueError(f"cannot run on CPUs {format_cpus(cpus)}: {e.strerror}") from None
 
 
+def cpus_from_env(name: str = TOOL_CPUS_ENV) -> frozenset[int] | None:
+    """The CPU list in ``$name``, or None when it is not set."""
+    text = os.environ.get(name, "").strip()
+    return parse_cpus(text) if text else None
+
+
 def pin_from_env(name: str = TOOL_CPUS_ENV) -> frozenset[int] | None:
     """Pin to the CPU list in ``$name`` if it is set; the CPUs pinned to, or None."""
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return None
-    cpus = parse_cpus(text)
-    pin(cpus)
+    cpus = cpus_from_env(name)
+    if cpus is not None:
+        pin(cpus)
     return cpus
+
+
+def move_to_tool_cpus(pid: int) -> None:
+    """Move a just-started child (one thread so far) to the tool CPUs, if they are set.
+
+    A child inherits its parent's mask: a worker started by the server would run its start-up
+    (interpreter, imports) on the decoding CPUs before it pins itself. Best effort: the child
+    pins itself anyway, and one that already exited has nothing to move.
+    """
+    try:
+        cpus = cpus_from_env()
+        if cpus is not None:
+            os.sched_setaffinity(pid, cpus)
+    except (OSError, ValueError):
+        pass

@@ -6,6 +6,9 @@ background thread and starts a replacement as soon as one is handed out. At most
 waits, up to its deadline, for one to be freed, rather than the host running out of memory
 or processes. ``acquire`` is thread-safe (SGLang's ``run_batch`` runs programs on many
 threads); a handed-out worker and its socket then belong to the one session that uses it.
+
+A warm worker also preloads the tools of the pool's recent sessions (``Tool.preload``: a
+search index, heavy imports) while it waits, so a session of a tool in use starts at once.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from conveyor_sgl.runtime.process import (
 _MAX_BACKOFF_S = 5.0  # between failed warm starts, so a broken setup does not spin
 MAX_WORKERS_ENV = "CONVEYOR_MAX_TOOL_WORKERS"
 _DEFAULT_MAX_WORKERS = 16  # a Python worker holds ~30-60 MB; 16 tools at once is a lot for 2 cores
+_RECENT_SESSIONS = 8  # whose tools a new warm worker preloads
 
 
 class PoolClosedError(RuntimeError):
@@ -83,6 +87,7 @@ class WorkerPool:
         self._procs: set[subprocess.Popen] = set()  # every worker alive, warm or handed out
         self._starting = 0
         self._slots = 0  # live workers plus starts in progress; never above max_workers
+        self._recent_tools: deque[str] = deque(maxlen=_RECENT_SESSIONS)  # "module:Class"
         self._closed = False
         atexit.register(self.shutdown)
         self._filler = threading.Thread(target=self._fill, name="conveyor-pool", daemon=True)
@@ -92,10 +97,14 @@ class WorkerPool:
     def closed(self) -> bool:
         return self._closed
 
-    def acquire(self, timeout_s: float = 10.0) -> WorkerHandle:
+    def acquire(self, timeout_s: float = 10.0, tool: str | None = None) -> WorkerHandle:
         """A ready worker: a warm one if there is one, else one started now; when all
-        ``max_workers`` are in use, wait for a free slot (deadline: PoolBusyError)."""
+        ``max_workers`` are in use, wait for a free slot (deadline: PoolBusyError).
+        ``tool`` (its ``"module:Class"``): the workers started from now on preload it."""
         deadline = time.monotonic() + timeout_s
+        if tool:
+            with self._cond:
+                self._recent_tools.append(tool)
         while True:
             handle = self._take_warm_or_slot(deadline, timeout_s)
             if handle is not None:
@@ -196,10 +205,12 @@ class WorkerPool:
         if timeout_s <= 0:
             raise WorkerStartError("no tool worker was ready before the deadline")
         endpoint = f"ipc://{self._dir}/w{next(self._names)}"
+        with self._cond:
+            preload = ",".join(dict.fromkeys(self._recent_tools))
         return spawn_worker(
             endpoint,
             timeout_s=timeout_s,
-            command=self._command,
+            command=(*self._command, "--preload", preload) if preload else self._command,
             track=self._track,
             on_close=self._forget,
         )

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from conveyor_sgl.runtime import sandbox
 from conveyor_sgl.runtime.channel import Channel, ChannelError
+from conveyor_sgl.runtime.cpu_affinity import move_to_tool_cpus
 from conveyor_sgl.runtime.messages import Envelope, Ready, Shutdown
 
 WORKER_COMMAND = (sys.executable, "-m", "conveyor_sgl.runtime.worker")
@@ -99,6 +100,7 @@ def spawn_worker(
     except OSError as e:
         channel.close()
         raise WorkerStartError(f"cannot start tool worker {argv[0]}: {e}") from None
+    move_to_tool_cpus(proc.pid)
     try:
         track(proc)
         _await_ready(proc, channel, timeout_s)

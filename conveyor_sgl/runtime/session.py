@@ -90,10 +90,11 @@ class ToolSession:
         check_tool(tool, config)
         self._parser = make_parser(tool_parser(tool))
         self._unsent: list[tuple[Feed, UnitTiming]] = []
+        self._held: list[str] = []  # deltas that could finish no unit (the parser's ``wake``)
         self._abort_reason: str | None = None
         self._result: ToolResult | None = None
         self._state = SessionState.DECODING
-        self._handle = (pool or default_pool()).acquire(acquire_timeout_s)
+        self._handle = (pool or default_pool()).acquire(acquire_timeout_s, tool=start.target)
         # A session dropped without close() must not leave its worker behind.
         weakref.finalize(self, self._handle.kill)
         self._send(start)
@@ -110,6 +111,16 @@ class ToolSession:
         now = time.monotonic() if now is None else now
         if self._state is not SessionState.DECODING or self._abort_reason is not None:
             return []
+        # Most tokens cannot finish a unit: hold them instead of waking the parser (and the
+        # worker's socket) for each; they go in with the next delta that can.
+        wake = getattr(self._parser, "wake", None)
+        if wake is not None and wake not in delta:
+            self._held.append(delta)
+            return []
+        if self._held:
+            self._held.append(delta)
+            delta = "".join(self._held)
+            self._held.clear()
         try:
             units = self._parser.feed(delta)
         except ParseError as e:
@@ -128,7 +139,8 @@ class ToolSession:
             return
         if self._abort_reason is None:  # after an abort the input is cut short on purpose
             try:
-                self._take(self._parser.close(), now)
+                held, self._held = "".join(self._held), []
+                self._take([*(self._parser.feed(held) if held else []), *self._parser.close()], now)
             except ParseError as e:
                 self._parse_failed(e)
                 return

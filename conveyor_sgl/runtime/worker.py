@@ -1,6 +1,8 @@
 """The tool worker process: ``python -m conveyor_sgl.runtime.worker --endpoint ipc://...``.
 
-A worker connects to the runtime, says ``ready``, serves exactly one tool session
+A worker connects to the runtime, says ``ready``, preloads the tools it is told to
+(``--preload``, see ``Tool.preload``; a start that arrives meanwhile waits in the socket),
+serves exactly one tool session
 (start, feed..., finish or cancel) and exits, so model-written code never leaks state into
 the next session. It watches its parent and dies with it, so no worker outlives the runtime.
 It must stay cheap to start: it imports neither sglang nor torch.
@@ -24,6 +26,7 @@ from conveyor_sgl.runtime.channel import Channel
 from conveyor_sgl.runtime.cpu_affinity import pin_from_env
 from conveyor_sgl.runtime.messages import Envelope, Limits, Ready
 from conveyor_sgl.runtime.tool_runner import ToolRunner
+from conveyor_sgl.tools.registry import load_tool_class
 
 EXIT_ORPHANED = 70
 PARENT_POLL_S = 0.2
@@ -40,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     channel = Channel(args.endpoint, bind=False, context=context)
     try:
         channel.send(Envelope(session="", payload=Ready(pid=os.getpid())))
+        preload(args.preload)
         serve(channel, ToolRunner(functools.partial(enter_sandbox, endpoint=args.endpoint)))
     finally:
         channel.close(linger_s=FLUSH_S)
@@ -57,6 +61,16 @@ def serve(channel: Channel, runner: ToolRunner) -> None:
         for payload in runner.handle(envelope):
             # Read the session per payload: the runner learns it while handling start.
             channel.send(Envelope(session=runner.session, payload=payload))
+
+
+def preload(targets: str) -> None:
+    """Call ``preload`` of each ``"module:Class"`` in the comma-separated list. Our own code,
+    before the sandbox; a failure only costs speed (the session's start reports real errors)."""
+    for target in filter(None, targets.split(",")):
+        try:
+            load_tool_class(target).preload()
+        except Exception as e:  # noqa: BLE001 - see above
+            print(f"conveyor worker: preload of {target} failed: {e!r}", file=sys.stderr)
 
 
 def enter_sandbox(limits: Limits, endpoint: str = "") -> None:
@@ -87,6 +101,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="conveyor_sgl tool worker (one session)")
     parser.add_argument("--endpoint", required=True, help="runtime channel, e.g. ipc:///tmp/x")
     parser.add_argument("--parent-pid", type=int, default=0, help="exit when this pid is gone")
+    parser.add_argument("--preload", default="", help="tools to preload, module:Class,...")
     return parser.parse_args(argv)
 
 

@@ -66,6 +66,12 @@ class Tool:
         is created, so a bad option fails before any decoding; ``start`` may rely on it.
         """
 
+    @classmethod
+    def preload(cls) -> None:
+        """Import heavy dependencies and load read-only data before any session, so that
+        ``start`` is quick. A warm worker calls it (outside the sandbox) for the tools the pool
+        served recently; it must run no program-supplied code."""
+
     def start(self, config: dict[str, Any]) -> None:
         """Prepare a session. ``config`` comes from the program (``partial_tool(..., config=)``)."""
 

@@ -65,6 +65,12 @@ class PlannerTool(Tool):
             except (TypeError, ValueError) as e:
                 raise type(e)(f"{key}: {e}") from None
 
+    @classmethod
+    def preload(cls) -> None:
+        from conveyor_sgl.tools.search import SearchTool  # for the plan's search tasks
+
+        SearchTool.preload()
+
     def start(self, config: dict[str, Any]) -> None:
         concurrency, self._timeout_s = _limits(config)
         self._tools = TaskTools(config)

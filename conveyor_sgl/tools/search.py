@@ -146,6 +146,13 @@ class SearchTool(Tool):
     def check_config(cls, config: dict[str, Any]) -> None:
         check_search_config(config)
 
+    @classmethod
+    def preload(cls) -> None:
+        # bm25s and the index take ~0.4 s to load: without this the first query waits for them.
+        from conveyor_sgl.tools.search_index import load_index
+
+        load_index()
+
     def start(self, config: dict[str, Any]) -> None:
         self._k = int(_positive(config, "top_k", 3))
         self._timeout_s = _positive(config, "timeout_s", 10.0)

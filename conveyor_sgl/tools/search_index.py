@@ -23,13 +23,33 @@ import shutil
 import sys
 import sysconfig
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import bm25s
+from types import ModuleType
 
 from conveyor_sgl.runtime.default_model import cache_root
+
+
+def _import_bm25s() -> ModuleType:
+    """``import bm25s`` without numba. bm25s imports numba whenever it is installed (sglang
+    brings it): 0.7 s of every tool worker's start, for a JIT backend that a few thousand
+    documents do not need (its numpy backend answers a query here in ~1 ms)."""
+    absent = object()
+    saved = sys.modules.get("numba", absent)
+    sys.modules["numba"] = None  # type: ignore[assignment]  # `import numba` raises ImportError
+    try:
+        import bm25s
+    finally:
+        if saved is absent:
+            del sys.modules["numba"]
+        else:
+            sys.modules["numba"] = saved  # type: ignore[assignment]
+    return bm25s
+
+
+bm25s = _import_bm25s()
 
 # Parts of the stdlib that are tests, GUIs or legacy tooling: noise for a docs search.
 _SKIP_DIRS = frozenset(
@@ -101,15 +121,23 @@ class SearchIndex:
         return hits
 
 
+_loaded: dict[Path, SearchIndex] = {}
+_loaded_lock = threading.Lock()
+
+
 def load_index(config: CorpusConfig | None = None, root: Path | None = None) -> SearchIndex:
-    """The cached index, built first if this machine has none for this key."""
+    """The index, built first if this machine has none for this key; loaded once per process
+    (it is read-only), so a worker that preloaded it (``SearchTool.preload``) starts at once."""
     config = config or CorpusConfig()
     directory = (root or cache_root()) / "search" / index_key(config)
-    if not (directory / "docs.json").exists():
-        _build_into(directory, config)
-    retriever = bm25s.BM25.load(str(directory / "bm25"))
-    docs = json.loads((directory / "docs.json").read_text(encoding="utf-8"))
-    return SearchIndex(retriever, docs["titles"], docs["texts"])
+    with _loaded_lock:
+        if directory not in _loaded:
+            if not (directory / "docs.json").exists():
+                _build_into(directory, config)
+            retriever = bm25s.BM25.load(str(directory / "bm25"))
+            docs = json.loads((directory / "docs.json").read_text(encoding="utf-8"))
+            _loaded[directory] = SearchIndex(retriever, docs["titles"], docs["texts"])
+        return _loaded[directory]
 
 
 def index_key(config: CorpusConfig) -> str:

@@ -33,6 +33,12 @@ class Unit:
 
 class Parser(Protocol):
     name: str
+    # Optional (read with getattr, default None): a character without which a delta can
+    # finish no unit and raise nothing. The caller may then hold such a delta back and feed
+    # it joined to the next one: same units (chunking-invariant), at the same moments, and
+    # no parser call for most tokens. None: any delta may finish a unit. May change as the
+    # parser's state does (read it before each delta).
+    wake: str | None
 
     def feed(self, delta: str) -> list[Unit]:
         """Take the next piece of text; return the units it finished, in order."""

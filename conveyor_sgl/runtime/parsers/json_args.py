@@ -48,6 +48,7 @@ class JsonArgsParser:
     """Units are the top-level key/value pairs of one JSON object."""
 
     name = "json"
+    wake = None  # any character may close a field or be invalid (a ParseError at once)
 
     def __init__(self) -> None:
         self._state = _S.START

@@ -13,6 +13,7 @@ class LineParser:
     """
 
     name = "line"
+    wake = "\n"  # a line is finished only by its newline
 
     def __init__(self) -> None:
         self._partial: list[str] = []  # pieces of the incomplete last line

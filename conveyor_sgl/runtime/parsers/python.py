@@ -99,9 +99,12 @@ class PythonStatementParser:
         self._start = 0  # stream offset of lines[0]
         self._lineno = 1  # line number of lines[0]
         self._out: list[Unit] = []
+        # "\n" while only a newline can finish a unit; None while the first characters of a
+        # new column-0 line may end the open block (see ``_peeking``). Kept after each feed.
+        self.wake: str | None = "\n"
 
     def feed(self, delta: str) -> list[Unit]:
-        if "\n" not in delta and not self._peeking():
+        if self.wake is not None and "\n" not in delta:
             self._partial.append(delta)  # the common case, one token inside a line: no work
             return []
         begin = 0
@@ -115,6 +118,7 @@ class PythonStatementParser:
             if len(self._head) < _HEAD:
                 self._head += rest[: _HEAD - len(self._head)]
             self._peek()
+        self.wake = None if self._peeking() else "\n"
         return self._flush()
 
     def close(self) -> list[Unit]:
@@ -129,6 +133,7 @@ class PythonStatementParser:
         self._lines.clear()
         self._kind = _Kind.IDLE
         self._lex = LogicalLineLexer()
+        self.wake = "\n"
         return self._flush()
 
     def _take_line(self) -> None:

@@ -25,6 +25,7 @@ class SqlStatementParser:
     """
 
     name = "sql"
+    wake = ";"  # a statement is finished only by a ';' (feed raises nothing)
 
     def __init__(self) -> None:
         self._buffer = ""  # the stream after the last unit
