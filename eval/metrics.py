@@ -97,9 +97,20 @@ def bound_from_run(
 def wait_bound_from_run(
     tool: Mapping[str, Any], times: Sequence[float | None] | None = None
 ) -> float:
-    """The shortest possible ``tool_wait`` of this run's units: what the tool still has to do
-    once decoding ends, had each unit started as soon as it was decoded."""
+    """The shortest possible ``tool_wait`` given this run's decoding: what the tool still has
+    to do once decoding ends, had each unit started as soon as it was decoded."""
     decode_end, done = _best_schedule(tool, times)
+    return done - decode_end
+
+
+def sequential_wait_of_run(
+    tool: Mapping[str, Any], times: Sequence[float | None] | None = None
+) -> float:
+    """The ``tool_wait`` of this run's units had none started before decoding ended (the
+    sequential schedule, with what each unit waits for kept: a serial tool one by one)."""
+    decode_end, _ = _best_schedule(tool, times)
+    units = [{**u, "decoded_at": decode_end} for u in executed_units(tool)]
+    _, done = _best_schedule({**tool, "units": units}, times)
     return done - decode_end
 
 

@@ -11,6 +11,7 @@ and client modes). Tool workers and the server are other processes and are not c
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -41,7 +42,7 @@ class TimedParser:
             self._meter.add(time.thread_time() - start)
 
     @property
-    def wake(self) -> str | None:
+    def wake(self) -> re.Pattern[str] | None:
         return getattr(self._inner, "wake", None)
 
     def __getattr__(self, name: str) -> Any:

@@ -18,9 +18,13 @@ Latency is decoding plus the wait for the tool after it, and on this shared VM d
 alone varies by 10-30% from run to run, often more than the whole saving. So each cell also
 splits the two: ``decode_s`` (median end of the call's decoding, which partial execution
 should not change; a slowdown from running tools beside decoding shows here) and ``wait_s``
-(median ``metrics.tool_wait``, what it hides), with ``wait_bound_s`` and the paired
-``wait_efficiency`` = (seq wait - wait) / (seq wait - wait bound). Where the saving is
-decoding (validation: the call is aborted), ``decode_s`` carries it.
+(median ``metrics.tool_wait``, what it hides). ``wait_efficiency`` compares each run with
+itself, so no other run's decoding enters it: (its sequential wait - its wait) / (its
+sequential wait - its wait bound), where its sequential wait has every unit start when its
+decoding ended and its wait bound every unit start once decoded (both with each unit's
+fastest tool time), median over the mode's runs; ``wait_sequential_s`` and
+``wait_bound_s`` are their medians. Where the saving is decoding (validation: the call is
+aborted), ``decode_s`` carries it.
 """
 
 from __future__ import annotations
@@ -49,16 +53,6 @@ def summarize_workload(
         for r in sequential
     }
     bound = _median_or_none([b for _, b in baseline.values()])
-    # round -> (sequential wait, its wait bound, sequential latency)
-    wait_baseline = {
-        r.round: (
-            metrics.tool_wait(r.tool),
-            metrics.wait_bound_from_run(r.tool, fastest),
-            r.latency_s,
-        )
-        for r in sequential
-    }
-    wait_bound = _median_or_none([b for _, b, _ in wait_baseline.values()])
     cells = {}
     for mode in modes:
         runs = by_mode[mode]
@@ -76,17 +70,7 @@ def summarize_workload(
                 [metrics.reduction(seq, latency) for (seq, _), latency in paired]
             ),
             "decode_s": metrics.median([r.tool["decode_finished_at"] for r in runs]),
-            "wait_s": metrics.median([metrics.tool_wait(r.tool) for r in runs]),
-            "wait_bound_s": wait_bound,
-            "wait_efficiency": _median_or_none(
-                [
-                    e
-                    for r in runs
-                    if r.round in wait_baseline
-                    and (e := metrics.efficiency(*_wait_pair(wait_baseline[r.round], r)))
-                    is not None
-                ]
-            ),
+            **_waits(runs, fastest),
             "latencies_s": [r.latency_s for r in runs],
             "statuses": sorted({str(r.tool.get("status")) for r in runs}),
             "timeline": representative(runs, latency),
@@ -113,11 +97,24 @@ def _paired_efficiency(paired: Sequence[tuple[tuple[float, float], float]]) -> f
     return _median_or_none([v for v in values if v is not None])
 
 
-def _wait_pair(
-    baseline: tuple[float, float, float], run: RunRecord
-) -> tuple[float, float, float, float]:
-    seq_wait, wait_bound, seq_latency = baseline
-    return seq_wait, metrics.tool_wait(run.tool), wait_bound, seq_latency
+def _waits(runs: Sequence[RunRecord], fastest: Sequence[float | None]) -> dict[str, Any]:
+    """The tool wait after decoding, and each run compared with itself (module docstring)."""
+    waits = [
+        (
+            metrics.sequential_wait_of_run(r.tool, fastest),
+            metrics.tool_wait(r.tool),
+            metrics.wait_bound_from_run(r.tool, fastest),
+            r.latency_s,
+        )
+        for r in runs
+    ]
+    own = [e for w in waits if (e := metrics.efficiency(*w)) is not None]
+    return {
+        "wait_s": metrics.median([w for _, w, _, _ in waits]),
+        "wait_sequential_s": metrics.median([s for s, _, _, _ in waits]),
+        "wait_bound_s": metrics.median([b for _, _, b, _ in waits]),
+        "wait_efficiency": _median_or_none(own),
+    }
 
 
 def _median_or_none(values: Sequence[float]) -> float | None:
@@ -141,23 +138,32 @@ def format_table(results: Mapping[str, Any]) -> str:
     share = results.get("parser_cpu", {}).get("share")
     if share is not None:
         lines.append(f"parser share of the client's CPU time: {share:.3%}")
+        by_workload = results["parser_cpu"].get("share_by_workload") or {}
+        lines.append(
+            "  per workload: "
+            + ", ".join(f"{n} {v:.3%}" for n, v in by_workload.items() if v is not None)
+        )
     return "\n".join(lines)
 
 
 def _wait_table(workloads: Mapping[str, Any]) -> list[str]:
     """Decoding and the tool wait after it, apart (see the module docstring)."""
     header = f"{'workload':<11} {'decode seq/cli/srv':>20} {'wait seq/cli/srv':>20}"
-    header += f" {'wait bound':>10} {'w.eff.client':>12} {'w.eff.server':>12}"
+    header += f" {'bound cli/srv':>14} {'w.eff.client':>12} {'w.eff.server':>12}"
     lines = [header, "-" * len(header)]
     for name, cells in workloads.items():
         seq, client, server = (cells.get(m, {}) for m in MODES)
         decode = "/".join(_s(c, "decode_s") for c in (seq, client, server))
         wait = "/".join(_s(c, "wait_s") for c in (seq, client, server))
-        row = f"{name:<11} {decode:>20} {wait:>20} {_s(seq, 'wait_bound_s'):>10}"
+        bound = "/".join(_s(c, "wait_bound_s") for c in (client, server))
+        row = f"{name:<11} {decode:>20} {wait:>20} {bound:>14}"
         row += f" {_num(client.get('wait_efficiency')):>12}"
         row += f" {_num(server.get('wait_efficiency')):>12}"
         lines.append(row)
-    lines.append("decode: the call's decoding; wait: for the result after it (median seconds)")
+    lines.append(
+        "decode: the call's decoding; wait: for the result after it; bound: the least wait "
+        "given each run's own decoding (median seconds); w.eff: each run against itself"
+    )
     return lines
 
 

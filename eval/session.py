@@ -133,6 +133,14 @@ class EvalSession:
                 "process_cpu_s": process_cpu,
                 "parser_calls": self.meter.calls,  # every run, warm-up and server mode too
                 "share": parser_share(parser_cpu, process_cpu),
+                # Pooled, the workload with the most runs weighs most; each one alone:
+                "share_by_workload": {
+                    w.name: parser_share(
+                        sum(r.parser_cpu_s for r in parsing if r.workload == w.name),
+                        sum(r.process_cpu_s for r in parsing if r.workload == w.name),
+                    )
+                    for w in self.workloads
+                },
                 "how": "time.thread_time in parser feed/close over time.process_time "
                 "of the client process, sequential and client runs",
             },

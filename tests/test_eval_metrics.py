@@ -105,7 +105,12 @@ def test_decoding_and_the_tool_wait_after_it_are_reported_apart():
     # (done at 3 and 4), the result was ready 0.2 s after decoding ended at 5.
     cli_tool = timeline([unit(1.25, 1.25, 3.25), unit(2.5, 3.25, 4.25)], decode_end=5.0, ready=5.2)
     assert metrics.tool_wait(seq_tool) == pytest.approx(3.0)
+    assert metrics.sequential_wait_of_run(seq_tool) == pytest.approx(3.0)
     assert metrics.wait_bound_from_run(seq_tool) == pytest.approx(0.0)  # f = 3, 4 <= 4
+    # Had the client run been sequential: 5 + 2 + 1 (+ its 0.2 s finish) -> a 3.2 s wait;
+    # at best (its own decoding): done at 4.25 < 5, so only the 0.2 s finish.
+    assert metrics.sequential_wait_of_run(cli_tool) == pytest.approx(3.2)
+    assert metrics.wait_bound_from_run(cli_tool) == pytest.approx(0.2)
     records = [
         RunRecord("code", "sequential", 8.0, seq_tool, round=0),
         RunRecord("code", "client", 6.2 + 1.0, cli_tool, round=0),
@@ -114,8 +119,9 @@ def test_decoding_and_the_tool_wait_after_it_are_reported_apart():
     client = cells["client"]
     assert (client["decode_s"], client["wait_s"]) == pytest.approx((5.0, 0.2))
     assert cells["sequential"]["decode_s"] == pytest.approx(4.0)
-    # The wait shows what partial execution hid, whatever decoding did: (3 - 0.2) / (3 - 0)
-    assert client["wait_efficiency"] == pytest.approx(2.8 / 3.0)
+    # The run against itself, whatever decoding did: (3.2 - 0.2) / (3.2 - 0.2)
+    assert client["wait_efficiency"] == pytest.approx(1.0)
+    assert cells["sequential"]["wait_efficiency"] == pytest.approx(0.0)
     assert client["efficiency"] < 0.3  # the latency saw mostly the slower decoding
     assert "w.eff.client" in format_table({"ms_per_token": 1.0, "workloads": {"code": cells}})
 

@@ -81,7 +81,7 @@ def test_in_process_latency_is_stated_when_modelled():
 
 @pytest.mark.parametrize(
     ("config", "message"),
-    [({"top_k": 0}, "top_k must be positive"), ({"service_url": "ftp://x"}, "http")],
+    [({"top_k": 0}, "top_k must be a positive integer"), ({"service_url": "ftp://x"}, "http")],
 )
 def test_bad_config_is_an_error_at_start(config, message):
     with pytest.raises(ValueError, match=message):

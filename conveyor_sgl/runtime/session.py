@@ -114,7 +114,7 @@ class ToolSession:
         # Most tokens cannot finish a unit: hold them instead of waking the parser (and the
         # worker's socket) for each; they go in with the next delta that can.
         wake = getattr(self._parser, "wake", None)
-        if wake is not None and wake not in delta:
+        if wake is not None and wake.search(delta) is None:
             self._held.append(delta)
             return []
         if self._held:

@@ -92,3 +92,24 @@ def check_known_options(config: dict[str, Any], known: Iterable[str]) -> None:
     unknown = sorted(set(config) - set(known))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown}; known: {sorted(known)}")
+
+
+def option_number(
+    config: dict[str, Any],
+    key: str,
+    default: float,
+    *,
+    integer: bool = False,
+    zero_ok: bool = False,
+) -> Any:
+    """``config[key]`` (or ``default``), checked: a number (an ``int`` where ``integer``),
+    positive (``>= 0`` where ``zero_ok``); the error names the option and the value."""
+    value = config.get(key, default)
+    expected = f"{'a number >= 0' if zero_ok else 'a positive number'}"
+    if integer:
+        expected = "an integer >= 0" if zero_ok else "a positive integer"
+    if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
+        raise TypeError(f"{key} must be {expected}, got {value!r}")
+    if value < 0 or (value == 0 and not zero_ok):
+        raise ValueError(f"{key} must be {expected}, got {value!r}")
+    return value

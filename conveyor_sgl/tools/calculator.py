@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from conveyor_sgl.runtime.parsers.base import Unit
-from conveyor_sgl.tools.base import Tool, ToolOutput, check_known_options
+from conveyor_sgl.tools.base import Tool, ToolOutput, check_known_options, option_number
 
 Number = int | float
 
@@ -189,12 +189,12 @@ class CalculatorTool(Tool):
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:
         check_known_options(config, ["precision", "max_int_bits"])
-        _positive_int(config, "precision", 12)
-        _positive_int(config, "max_int_bits", 4096)
+        option_number(config, "precision", 12, integer=True)
+        option_number(config, "max_int_bits", 4096, integer=True)
 
     def start(self, config: dict[str, Any]) -> None:
-        self._precision = _positive_int(config, "precision", 12)
-        self._evaluator = Evaluator(_positive_int(config, "max_int_bits", 4096))
+        self._precision = option_number(config, "precision", 12, integer=True)
+        self._evaluator = Evaluator(option_number(config, "max_int_bits", 4096, integer=True))
         self._lines: list[str] = []
         self._error: str | None = None
         self._cancelled = False
@@ -221,10 +221,3 @@ class CalculatorTool(Tool):
 
     def cancel(self) -> None:
         self._cancelled = True
-
-
-def _positive_int(config: dict[str, Any], key: str, default: int) -> int:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{key} must be a positive integer, got {value!r}")
-    return value

@@ -27,7 +27,13 @@ from enum import Enum
 from typing import Any
 
 from conveyor_sgl.runtime.parsers.base import Unit
-from conveyor_sgl.tools.base import Tool, ToolOutput, UnitWork, check_known_options
+from conveyor_sgl.tools.base import (
+    Tool,
+    ToolOutput,
+    UnitWork,
+    check_known_options,
+    option_number,
+)
 from conveyor_sgl.tools.planner_tasks import (
     PlanError,
     Task,
@@ -186,9 +192,7 @@ class PlannerTool(Tool):
 
 def _limits(config: dict[str, Any]) -> tuple[int, float]:
     """(concurrency, timeout_s), checked."""
-    concurrency, timeout_s = config.get("concurrency", 4), config.get("timeout_s", 30.0)
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency <= 0:
-        raise ValueError(f"concurrency must be a positive integer, got {concurrency!r}")
-    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0:
-        raise ValueError(f"timeout_s must be a positive number, got {timeout_s!r}")
-    return concurrency, float(timeout_s)
+    return (
+        option_number(config, "concurrency", 4, integer=True),
+        float(option_number(config, "timeout_s", 30.0)),
+    )

@@ -36,7 +36,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any, Protocol
 
 from conveyor_sgl.runtime.parsers.base import Unit
-from conveyor_sgl.tools.base import Tool, ToolOutput, UnitWork, check_known_options
+from conveyor_sgl.tools.base import (
+    Tool,
+    ToolOutput,
+    UnitWork,
+    check_known_options,
+    option_number,
+)
 
 if TYPE_CHECKING:
     from conveyor_sgl.tools.search_index import Hit
@@ -105,19 +111,20 @@ OPTIONS = ("service_url", "delay_ms", "top_k", "concurrency", "timeout_s")
 def check_search_config(config: dict[str, Any]) -> None:
     """Every option's type and range, without contacting a service."""
     check_known_options(config, OPTIONS)
-    for key in ("top_k", "concurrency", "timeout_s"):
-        _positive(config, key, 1.0)
-    _positive(config, "delay_ms", 0.0, zero_ok=True)
+    for key in ("top_k", "concurrency"):
+        option_number(config, key, 1, integer=True)
+    option_number(config, "timeout_s", 1.0)
+    option_number(config, "delay_ms", 0.0, zero_ok=True)
     _service_url(config)
 
 
 def make_engine(config: dict[str, Any]) -> SearchEngine:
     """The engine a config asks for: the service at ``service_url``, else in process."""
-    timeout_s = _positive(config, "timeout_s", 10.0)
+    timeout_s = float(option_number(config, "timeout_s", 10.0))
     url = _service_url(config)
     if url:
         return ServiceSearch(url, timeout_s)
-    return LocalSearch(_positive(config, "delay_ms", 0.0, zero_ok=True) / 1000)
+    return LocalSearch(option_number(config, "delay_ms", 0.0, zero_ok=True) / 1000)
 
 
 def _service_url(config: dict[str, Any]) -> str | None:
@@ -154,9 +161,9 @@ class SearchTool(Tool):
         load_index()
 
     def start(self, config: dict[str, Any]) -> None:
-        self._k = int(_positive(config, "top_k", 3))
-        self._timeout_s = _positive(config, "timeout_s", 10.0)
-        concurrency = self._concurrency = int(_positive(config, "concurrency", 4))
+        self._k = option_number(config, "top_k", 3, integer=True)
+        self._timeout_s = float(option_number(config, "timeout_s", 10.0))
+        concurrency = self._concurrency = option_number(config, "concurrency", 4, integer=True)
         self._engine = make_engine(config)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="search")
         self._queries: list[tuple[str, Future[list[Hit]]]] = []
@@ -196,12 +203,3 @@ class SearchTool(Tool):
     def cancel(self) -> None:
         # Queries not yet started are dropped; a running one ends with the worker process.
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _positive(config: dict[str, Any], key: str, default: float, zero_ok: bool = False) -> float:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{key} must be a number, got {value!r}")
-    if value < 0 or (value == 0 and not zero_ok):
-        raise ValueError(f"{key} must be {'>= 0' if zero_ok else 'positive'}, got {value!r}")
-    return float(value)

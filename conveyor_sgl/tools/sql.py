@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from conveyor_sgl.runtime.parsers.base import Unit
-from conveyor_sgl.tools.base import Tool, ToolOutput, check_known_options
+from conveyor_sgl.tools.base import Tool, ToolOutput, check_known_options, option_number
 
 _MAX_CELL = 60  # characters shown per cell: a long text column must not flood the prompt
 
@@ -45,9 +45,7 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], more: in
 
 def _settings(config: dict[str, Any]) -> tuple[int, str]:
     """(max_rows, database), checked."""
-    max_rows = config.get("max_rows", 50)
-    if isinstance(max_rows, bool) or not isinstance(max_rows, int):
-        raise TypeError(f"max_rows must be an integer, got {max_rows!r}")
+    max_rows = option_number(config, "max_rows", 50, integer=True, zero_ok=True)
     database = config.get("database", ":memory:")
     if not isinstance(database, str) or not database:
         raise ValueError(f"database must be a path or ':memory:', got {database!r}")

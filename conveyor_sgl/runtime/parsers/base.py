@@ -7,6 +7,7 @@ centrally, once per partial tool, never inside a tool.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -33,12 +34,12 @@ class Unit:
 
 class Parser(Protocol):
     name: str
-    # Optional (read with getattr, default None): a character without which a delta can
-    # finish no unit and raise nothing. The caller may then hold such a delta back and feed
-    # it joined to the next one: same units (chunking-invariant), at the same moments, and
-    # no parser call for most tokens. None: any delta may finish a unit. May change as the
-    # parser's state does (read it before each delta).
-    wake: str | None
+    # Optional (read with getattr, default None): a pattern that a delta must contain to
+    # finish a unit or raise; a delta it does not match changes nothing but the buffered text.
+    # The caller may then hold such a delta back and feed it joined to the next one: same
+    # units (chunking-invariant), at the same moments, and no parser call for most tokens.
+    # None: any delta may. May change with the parser's state (read it before each delta).
+    wake: re.Pattern[str] | None
 
     def feed(self, delta: str) -> list[Unit]:
         """Take the next piece of text; return the units it finished, in order."""

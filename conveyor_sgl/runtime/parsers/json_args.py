@@ -23,6 +23,7 @@ from .json_number import NUMBER_DONE, NUMBER_START, number_step
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _STRING_RUN = re.compile(r'[^"\\\x00-\x1f]*')
+_STRING_STOP = re.compile(r'["\\\x00-\x1f]')  # what can end, escape or break a string
 _HEX = frozenset("0123456789abcdefABCDEF")
 _SIMPLE_ESCAPES = frozenset('"\\/bfnrt')
 _LITERALS = {"t": "true", "f": "false", "n": "null"}
@@ -48,7 +49,9 @@ class JsonArgsParser:
     """Units are the top-level key/value pairs of one JSON object."""
 
     name = "json"
-    wake = None  # any character may close a field or be invalid (a ParseError at once)
+    # Inside a string (most tokens of a long argument) only a quote, a backslash or a control
+    # character can matter; elsewhere any character may close a field or be invalid.
+    wake: re.Pattern[str] | None = None
 
     def __init__(self) -> None:
         self._state = _S.START
@@ -79,6 +82,7 @@ class JsonArgsParser:
             i = self._step(delta, i)
         self._offset += len(delta)
         self._trim()
+        self.wake = _STRING_STOP if self._state is _S.STRING else None
         out, self._out = self._out, []
         return out
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from .base import Unit
 
 
@@ -13,7 +15,7 @@ class LineParser:
     """
 
     name = "line"
-    wake = "\n"  # a line is finished only by its newline
+    wake = re.compile("\n")  # a line is finished only by its newline
 
     def __init__(self) -> None:
         self._partial: list[str] = []  # pieces of the incomplete last line

@@ -28,6 +28,7 @@ from .base import Unit
 from .python_lexer import LogicalLineLexer
 
 _WORD = re.compile(r"[^\W\d]\w*")
+_NEWLINE = re.compile("\n")
 # First words that open a block even when the line does not end with ':' (``if x: y``).
 _COMPOUND = frozenset({"if", "for", "while", "try", "with", "def", "class", "async"})
 _CLAUSES = frozenset({"else", "elif", "except", "finally"})
@@ -99,9 +100,9 @@ class PythonStatementParser:
         self._start = 0  # stream offset of lines[0]
         self._lineno = 1  # line number of lines[0]
         self._out: list[Unit] = []
-        # "\n" while only a newline can finish a unit; None while the first characters of a
+        # A newline while only one can finish a unit; None while the first characters of a
         # new column-0 line may end the open block (see ``_peeking``). Kept after each feed.
-        self.wake: str | None = "\n"
+        self.wake: re.Pattern[str] | None = _NEWLINE
 
     def feed(self, delta: str) -> list[Unit]:
         if self.wake is not None and "\n" not in delta:
@@ -118,7 +119,7 @@ class PythonStatementParser:
             if len(self._head) < _HEAD:
                 self._head += rest[: _HEAD - len(self._head)]
             self._peek()
-        self.wake = None if self._peeking() else "\n"
+        self.wake = None if self._peeking() else _NEWLINE
         return self._flush()
 
     def close(self) -> list[Unit]:
@@ -133,7 +134,7 @@ class PythonStatementParser:
         self._lines.clear()
         self._kind = _Kind.IDLE
         self._lex = LogicalLineLexer()
-        self.wake = "\n"
+        self.wake = _NEWLINE
         return self._flush()
 
     def _take_line(self) -> None:

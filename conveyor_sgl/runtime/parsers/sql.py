@@ -25,7 +25,7 @@ class SqlStatementParser:
     """
 
     name = "sql"
-    wake = ";"  # a statement is finished only by a ';' (feed raises nothing)
+    wake = re.compile(";")  # a statement is finished only by a ';' (feed raises nothing)
 
     def __init__(self) -> None:
         self._buffer = ""  # the stream after the last unit
