@@ -105,9 +105,8 @@ def option_number(
     """``config[key]`` (or ``default``), checked: a number (an ``int`` where ``integer``),
     positive (``>= 0`` where ``zero_ok``); the error names the option and the value."""
     value = config.get(key, default)
-    expected = f"{'a number >= 0' if zero_ok else 'a positive number'}"
-    if integer:
-        expected = "an integer >= 0" if zero_ok else "a positive integer"
+    kind = "an integer" if integer else "a number"
+    expected = f"{kind} >= 0" if zero_ok else f"a positive {kind.split()[-1]}"
     if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
         raise TypeError(f"{key} must be {expected}, got {value!r}")
     if value < 0 or (value == 0 and not zero_ok):
