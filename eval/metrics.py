@@ -108,8 +108,9 @@ def sequential_wait_of_run(
 ) -> float:
     """The ``tool_wait`` of this run's units had none started before decoding ended (the
     sequential schedule, with what each unit waits for kept: a serial tool one by one)."""
-    decode_end, _ = _best_schedule(tool, times)
-    units = [{**u, "decoded_at": decode_end} for u in executed_units(tool)]
+    units = executed_units(tool)
+    decode_end = _decode_end(tool, units)
+    units = [{**u, "decoded_at": decode_end} for u in units]
     _, done = _best_schedule({**tool, "units": units}, times)
     return done - decode_end
 
@@ -125,15 +126,19 @@ def _best_schedule(
 ) -> tuple[float, float]:
     """(decode end, result ready) had every unit started once decoded (``schedule_finish``);
     an aborted call's decoding could have ended at the unit that aborted."""
-    ready = tool["result_ready_at"]
     units = executed_units(tool)
+    decode_end = _decode_end(tool, units)
+    finished = [u["finished_at"] for u in units if u.get("finished_at") is not None]
+    # The tool's finish() and messages:
+    finish = max(0.0, tool["result_ready_at"] - max([decode_end, *finished]))
+    return decode_end, max(schedule_finish(units, times), decode_end) + finish
+
+
+def _decode_end(tool: Mapping[str, Any], units: Sequence[Mapping[str, Any]]) -> float:
+    """When decoding ended, or could have (an aborted call: at the unit that aborted)."""
     aborted = tool.get("status") == "aborted" and units
     decode_end = units[-1]["decoded_at"] if aborted else tool["decode_finished_at"]
-    if units:
-        decode_end = max(decode_end, units[-1]["decoded_at"])
-    finished = [u["finished_at"] for u in units if u.get("finished_at") is not None]
-    finish = max(0.0, ready - max([decode_end, *finished]))  # the tool's finish() and messages
-    return decode_end, max(schedule_finish(units, times), decode_end) + finish
+    return max(decode_end, units[-1]["decoded_at"]) if units else decode_end
 
 
 def efficiency(

@@ -32,7 +32,7 @@ from conveyor_sgl import partial_tool, tool_result
 from conveyor_sgl.primitives.endpoint import Endpoint, build_payload
 from conveyor_sgl.runtime.server_plugin import SERVER_TIME_KEY
 from conveyor_sgl.runtime.session import ToolSession
-from conveyor_sgl.runtime.stop_text import trim_matched_stop
+from conveyor_sgl.runtime.stop_text import StopHoldback
 from programs.code_solver import REFERENCE_CODE, TASK, forced, solve
 
 STATEMENTS_PER_REQUEST = 50  # short requests: CPU decoding slows down with the context
@@ -73,12 +73,11 @@ def client_dispatch(backend: Any, request: int) -> list[tuple[float, float]]:
     params = SglSamplingParams(max_new_tokens=1024, regex=forced(statement_code(request)))
     payload = build_payload(backend, params, {"text": "Code:\n"})
     stamps: list[float] = []
-    seen = ""
+    holdback = StopHoldback(payload.get("sampling_params", {}).get("stop"))
     with ToolSession("python", mode="client") as session:
         for event in endpoint.generate_stream(payload):
-            text = trim_matched_stop(event.text, event.meta_info) if event.finished else event.text
-            units = session.feed_text(text[len(seen) :]) if len(text) > len(seen) else []
-            seen = text
+            delta = holdback.delta(event.text, event.meta_info, event.finished)
+            units = session.feed_text(delta) if delta else []
             stamps += [event.meta_info[SERVER_TIME_KEY]] * len(units)
         result = session.result(timeout_s=120)
     assert result.status == "ok", result.error

@@ -189,12 +189,11 @@ class CalculatorTool(Tool):
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:
         check_known_options(config, ["precision", "max_int_bits"])
-        option_number(config, "precision", 12, integer=True)
-        option_number(config, "max_int_bits", 4096, integer=True)
+        _settings(config)
 
     def start(self, config: dict[str, Any]) -> None:
-        self._precision = option_number(config, "precision", 12, integer=True)
-        self._evaluator = Evaluator(option_number(config, "max_int_bits", 4096, integer=True))
+        self._precision, max_int_bits = _settings(config)
+        self._evaluator = Evaluator(max_int_bits)
         self._lines: list[str] = []
         self._error: str | None = None
         self._cancelled = False
@@ -221,3 +220,11 @@ class CalculatorTool(Tool):
 
     def cancel(self) -> None:
         self._cancelled = True
+
+
+def _settings(config: dict[str, Any]) -> tuple[int, int]:
+    """(precision, max_int_bits), checked."""
+    return (
+        option_number(config, "precision", 12, integer=True),
+        option_number(config, "max_int_bits", 4096, integer=True),
+    )

@@ -109,12 +109,12 @@ class TaskTools:
         return self._tools[tool](*args)
 
     def search(self, query: str) -> str:
-        from conveyor_sgl.tools.search import format_hits, make_engine
+        from conveyor_sgl.tools.search import format_hits, make_engine, search_options
 
         with self._engine_lock:  # built once per plan, by the first search task
             if self._engine is None:
                 self._engine = make_engine(self._search_config)
-        k = int(self._search_config.get("top_k", 3))
+        k = search_options(self._search_config).top_k
         return format_hits(self._engine.search(str(query), k))
 
     def python(self, code: str) -> str:

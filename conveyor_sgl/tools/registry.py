@@ -88,7 +88,13 @@ def _target_of(target: type[Tool] | str) -> str:
 
 
 def _check_path(path: str) -> str:
-    module_name, sep, qualname = path.partition(":")
-    if not (sep and module_name and qualname):
-        raise ValueError(f"tool target must look like 'module:Class', got {path!r}")
+    split_import_path(path, "tool target", "module:Class")
     return path
+
+
+def split_import_path(path: object, what: str, shape: str) -> tuple[str, str]:
+    """``"module:name"`` -> (module, name); anything else is an error naming ``what``."""
+    module_name, sep, name = path.partition(":") if isinstance(path, str) else ("", "", "")
+    if not (sep and module_name and name):
+        raise ValueError(f"{what} must look like {shape!r}, got {path!r}")
+    return module_name, name

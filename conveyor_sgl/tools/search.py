@@ -33,6 +33,7 @@ import urllib.parse
 import urllib.request
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from conveyor_sgl.runtime.parsers.base import Unit
@@ -108,32 +109,40 @@ class ServiceSearch:
 OPTIONS = ("service_url", "delay_ms", "top_k", "concurrency", "timeout_s")
 
 
-def check_search_config(config: dict[str, Any]) -> None:
-    """Every option's type and range, without contacting a service."""
+@dataclass(frozen=True)
+class SearchOptions:
+    top_k: int
+    concurrency: int
+    timeout_s: float
+    delay_ms: float
+    service_url: str | None
+
+
+def search_options(config: dict[str, Any]) -> SearchOptions:
+    """Every option, checked, with its default (no service is contacted)."""
     check_known_options(config, OPTIONS)
-    for key in ("top_k", "concurrency"):
-        option_number(config, key, 1, integer=True)
-    option_number(config, "timeout_s", 1.0)
-    option_number(config, "delay_ms", 0.0, zero_ok=True)
-    _service_url(config)
-
-
-def make_engine(config: dict[str, Any]) -> SearchEngine:
-    """The engine a config asks for: the service at ``service_url``, else in process."""
+    top_k = option_number(config, "top_k", 3, integer=True)
+    concurrency = option_number(config, "concurrency", 4, integer=True)
     timeout_s = float(option_number(config, "timeout_s", 10.0))
-    url = _service_url(config)
-    if url:
-        return ServiceSearch(url, timeout_s)
-    return LocalSearch(option_number(config, "delay_ms", 0.0, zero_ok=True) / 1000)
-
-
-def _service_url(config: dict[str, Any]) -> str | None:
+    delay_ms = option_number(config, "delay_ms", 0.0, zero_ok=True)
     url = config.get("service_url")
     if url is not None and (
         not isinstance(url, str) or not url.startswith(("http://", "https://"))
     ):
         raise ValueError(f"service_url must be an http(s) URL, got {url!r}")
-    return url or None
+    return SearchOptions(top_k, concurrency, timeout_s, delay_ms, url or None)
+
+
+def check_search_config(config: dict[str, Any]) -> None:
+    search_options(config)
+
+
+def make_engine(config: dict[str, Any]) -> SearchEngine:
+    """The engine a config asks for: the service at ``service_url``, else in process."""
+    options = search_options(config)
+    if options.service_url:
+        return ServiceSearch(options.service_url, options.timeout_s)
+    return LocalSearch(options.delay_ms / 1000)
 
 
 def format_hits(hits: list[Hit]) -> str:
@@ -161,11 +170,11 @@ class SearchTool(Tool):
         load_index()
 
     def start(self, config: dict[str, Any]) -> None:
-        self._k = option_number(config, "top_k", 3, integer=True)
-        self._timeout_s = float(option_number(config, "timeout_s", 10.0))
-        concurrency = self._concurrency = option_number(config, "concurrency", 4, integer=True)
+        options = search_options(config)
+        self._k, self._timeout_s = options.top_k, options.timeout_s
+        self._concurrency = options.concurrency
         self._engine = make_engine(config)
-        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="search")
+        self._pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="search")
         self._queries: list[tuple[str, Future[list[Hit]]]] = []
         self._work: list[UnitWork] = []  # appended by the query threads (list.append is atomic)
 

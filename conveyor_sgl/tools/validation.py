@@ -29,23 +29,17 @@ import jsonschema
 
 from conveyor_sgl.runtime.parsers.base import Unit
 from conveyor_sgl.tools.base import Abort, Tool, ToolOutput, check_known_options
+from conveyor_sgl.tools.registry import split_import_path
 
 
 def load_callable(target: str) -> Callable[..., Any]:
-    module_name, name = _split_target(target)
+    module_name, name = split_import_path(target, "function", "module:callable")
     obj: Any = importlib.import_module(module_name)
     for part in name.split("."):
         obj = getattr(obj, part)
     if not callable(obj):
         raise TypeError(f"function {target!r} is not callable")
     return obj
-
-
-def _split_target(target: object) -> tuple[str, str]:
-    module_name, sep, name = target.partition(":") if isinstance(target, str) else ("", "", "")
-    if not (sep and module_name and name):
-        raise ValueError(f"function must look like 'module:callable', got {target!r}")
-    return module_name, name
 
 
 class FieldValidator:
@@ -93,7 +87,7 @@ class ValidationTool(Tool):
         _require_schema(config)
         FieldValidator(config["schema"])
         if config.get("function") is not None:
-            _split_target(config["function"])
+            split_import_path(config["function"], "function", "module:callable")
 
     def start(self, config: dict[str, Any]) -> None:
         _require_schema(config)
