@@ -22,6 +22,18 @@ def server_url():
 
 
 @pytest.fixture(scope="session")
+def flagged_server():
+    """A server launched with ``--tool-partial-execution`` (both modes), started once; the
+    tests/ directory is on its path for the test tools."""
+    from conveyor_sgl.runtime.server_process import EmbeddedServer
+
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    flags = ["--tool-partial-execution", "--tool-allow-import-targets"]  # the test tools
+    with EmbeddedServer(extra_args=flags, env={"PYTHONPATH": tests_dir}) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def backend(server_url):
     import sglang as sgl
 

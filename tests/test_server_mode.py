@@ -36,7 +36,9 @@ OUTPUT = "first\n0\n1\n2\ntotal 45\n"
 @pytest.fixture(scope="module")
 def flagged():
     server = EmbeddedServer(
-        extra_args=["--tool-partial-execution"], env={"PYTHONPATH": str(TESTS_DIR)}
+        # The test tools travel as "module:Class" targets: the policy must allow them.
+        extra_args=["--tool-partial-execution", "--tool-allow-import-targets"],
+        env={"PYTHONPATH": str(TESTS_DIR)},
     )
     with server:
         yield server

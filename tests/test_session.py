@@ -20,6 +20,7 @@ TIMELINE_KEYS = {
     "output",
     "error",
     "mode",
+    "sandbox",
     "units",
     "decode_finished_at",
     "result_ready_at",

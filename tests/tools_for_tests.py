@@ -173,11 +173,15 @@ class PreloadProbeTool(Tool):
     """Says whether its worker ran ``preload`` before the session."""
 
     parser = "line"
-    preloaded_by: int | None = None  # the pid of the process whose preload ran
+    # The pid of the process whose preload ran: the fork server's when the worker was forked
+    # after the pool had seen the tool (warm), else the worker's own (at the session's start).
+    preloaded_by: int | None = None
 
     @classmethod
     def preload(cls) -> None:
-        cls.preloaded_by = os.getpid()
+        if cls.preloaded_by is None:  # the first preload counts (a session's start repeats it)
+            cls.preloaded_by = os.getpid()
 
     def finish(self) -> ToolOutput:
-        return ToolOutput(output=f"preloaded={type(self).preloaded_by == os.getpid()}")
+        warm = type(self).preloaded_by not in (None, os.getpid())
+        return ToolOutput(output=f"preloaded={warm}")

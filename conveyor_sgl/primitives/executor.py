@@ -27,7 +27,6 @@ from conveyor_sgl.primitives.token_ledger import (
 )
 from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.runtime.stop_text import StopHoldback
-from conveyor_sgl.tools.registry import resolve_tool
 
 DEFAULT_RESULT_TIMEOUT_S = 120.0
 _PENDING_ATTR = "_conveyor_pending_tools"
@@ -58,7 +57,7 @@ def execute_partial_tool(s: Any, expr: SglPartialTool) -> None:
     endpoint = Endpoint.of_backend(s.backend)
     if choose_mode(expr.mode, endpoint) == "server":
         return _execute_partial_tool_in_server(s, expr, endpoint)
-    session = ToolSession(expr.tool, partial=expr.partial, config=expr.config, mode="client")
+    session = ToolSession(expr.resolved, partial=expr.partial, config=expr.config, mode="client")
     # If the program never reaches tool_result, the worker still ends with the program.
     weakref.finalize(s, session.cancel)
     prompt_text = s.text_
@@ -85,8 +84,10 @@ def _execute_partial_tool_in_server(s: Any, expr: SglPartialTool, endpoint: Endp
     """The parser and the tool session run in the server; this side streams the text."""
     prompt_text = s.text_
     generate = _payload(s, expr, endpoint)
-    body = request_body(resolve_tool(expr.tool), expr.partial, expr.config, generate)
-    call = ServerToolCall(endpoint, body)
+    # The registered name travels (a target only for an unregistered class): the server
+    # resolves it itself, under its own policy and limits.
+    body = request_body(expr.resolved.name, expr.partial, expr.config, generate)
+    call = ServerToolCall(endpoint, body, tool=expr.tool)
     weakref.finalize(s, call.close)
     try:
         final = _stream_generation(s, expr.name, call.generation(), _stops(generate))

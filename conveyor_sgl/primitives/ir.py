@@ -13,7 +13,8 @@ from typing import Any
 from sglang.lang import api as sgl_api
 from sglang.lang.ir import SglExpr, SglGen, SglSamplingParams
 
-from conveyor_sgl.tools.registry import check_tool
+from conveyor_sgl.tools.base import Tool
+from conveyor_sgl.tools.registry import ResolvedTool, check_tool
 
 
 class SglPartialTool(SglGen):
@@ -22,7 +23,7 @@ class SglPartialTool(SglGen):
     def __init__(
         self,
         name: str,
-        tool: str,
+        tool: ResolvedTool,
         sampling_params: SglSamplingParams,
         *,
         partial: bool,
@@ -31,7 +32,8 @@ class SglPartialTool(SglGen):
     ):
         super().__init__(name)
         self.sampling_params = sampling_params
-        self.tool = tool
+        self.resolved = tool  # resolved once, here; the session and the wire use it
+        self.tool = tool.name
         self.partial = partial
         self.config = dict(config or {})
         self.mode = mode  # None: server mode where the server has it; "client" / "server"
@@ -59,7 +61,7 @@ def tool_event_key(name: str) -> str:
 
 def partial_tool(
     name: str,
-    tool: str,
+    tool: str | type[Tool],
     *,
     partial: bool = True,
     config: dict[str, Any] | None = None,
@@ -82,11 +84,11 @@ def partial_tool(
     # An unknown tool or a bad option fails when the program is built, not mid-decode.
     if mode not in (None, "client", "server"):
         raise ValueError(f"partial_tool mode must be None, 'client' or 'server', got {mode!r}")
-    check_tool(tool, config)
+    resolved = check_tool(tool, config)
     # sgl.gen validates and packs the sampling arguments; we reuse its work verbatim.
     plain_gen = sgl_api.gen(name, **gen_args)
     return SglPartialTool(
-        name, tool, plain_gen.sampling_params, partial=partial, config=config, mode=mode
+        name, resolved, plain_gen.sampling_params, partial=partial, config=config, mode=mode
     )
 
 

@@ -9,6 +9,7 @@ parser, the session and the tool worker run in the server; this side only reads.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Generator
@@ -45,6 +46,8 @@ def server_info(endpoint: Endpoint) -> dict[str, Any] | None:
         res = endpoint.session.get(endpoint.base_url + INFO_PATH, timeout=CONNECT_TIMEOUT_S)
     except requests.RequestException:
         return None  # not cached: the generation itself will report an unreachable server
+    if res.status_code in (401, 403):  # a wrong or missing --api-key: not "no server mode"
+        raise EndpointError(f"GET {INFO_PATH} returned {res.status_code}: {res.text[:200]}")
     info = res.json() if res.status_code == 200 else None
     setattr(endpoint, _INFO_ATTR, info)
     return info
@@ -69,10 +72,18 @@ class ServerToolCall:
     """One ``POST /conveyor/partial_tool``: read ``generation()`` to the end of decoding,
     then ``finish(timeout)`` for the tool's timeline dict (the ``meta_info["tool"]``)."""
 
-    def __init__(self, endpoint: Endpoint, body: dict[str, Any]) -> None:
+    def __init__(self, endpoint: Endpoint, body: dict[str, Any], tool: str) -> None:
+        self.tool = tool  # as the program named it: messages read as in client mode
         self.sent_at = time.monotonic()  # the zero of the timeline this side reports
         self.abort_reason: str | None = None
+        self._decoded_at: float | None = None  # when decode_end came, on this side's clock
         self._response = endpoint._post(PARTIAL_TOOL_PATH, body, stream=True)
+        # Taken now, while the response still owns its connection: close() shuts it down.
+        # Dropped once the stream was read to its end: the pooled connection may then
+        # carry the program's next request, which close() must never touch.
+        self._socket = _socket_of(self._response)
+        self._socket_lock = threading.Lock()
+        self._reader: threading.Thread | None = None
         # The server's times count from its receipt of the request: half the round trip
         # (without the server's own time before it answered) after our send.
         elapsed = float(self._response.headers.get(ELAPSED_HEADER, 0.0))
@@ -83,6 +94,7 @@ class ServerToolCall:
     def generation(self) -> Generator[GenerateEvent, None, None]:
         for obj in self._objects:
             if obj.get("conveyor") == "decode_end":
+                self._decoded_at = time.monotonic()
                 self.abort_reason = obj.get("abort_reason")
                 self._start_result_reader()
                 return
@@ -94,20 +106,48 @@ class ServerToolCall:
         try:
             tool = self._result.result(timeout=timeout_s)
         except FutureTimeout:
-            self.close()
-            return _lost(f"tool {name!r} returned no result within {timeout_s:.3g}s", "timeout")
+            self.close()  # the server cancels the tool as soon as the connection drops
+            error = f"tool {self.tool!r} returned no result within {timeout_s:.3g}s"
+            return self._lost(error, "timeout")
         except EndpointError as e:
-            return _lost(f"tool {name!r}: {e}", "error")
+            return self._lost(f"tool {self.tool!r}: {e}", "error")
         return shift_timeline(tool, self.offset)
 
     def close(self) -> None:
-        """Drop the connection: the server cancels the tool (idempotent)."""
-        self._response.close()
+        """Drop the connection now, from any thread: the server sees the disconnect at once
+        and cancels the tool (idempotent). Closing the response alone would neither wake a
+        thread blocked reading it nor tell the server: shut the socket down (both ways)."""
+        with self._socket_lock:
+            sock, self._socket = self._socket, None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed or shut down
+        if self._reader is None:
+            self._response.close()  # nobody else reads it: close it here
+        # else: the reader thread, woken by the shutdown, closes it in its finally.
+
+    def _lost(self, error: str, status: str) -> dict[str, Any]:
+        """No result came from the server: the timeline this side knows, as client mode's."""
+        decoded = None if self._decoded_at is None else self._decoded_at - self.sent_at
+        return {
+            "status": status,
+            "output": "",
+            "error": error,
+            "mode": "server",
+            "units": [],
+            "decode_finished_at": decoded,
+            "result_ready_at": time.monotonic() - self.sent_at,
+        }
 
     def _start_result_reader(self) -> None:
         # The program goes on (fills, other gens) while the tool finishes: read the result
         # on a thread so tool_result can wait with its own deadline.
-        threading.Thread(target=self._read_result, name="conveyor-result", daemon=True).start()
+        self._reader = threading.Thread(
+            target=self._read_result, name="conveyor-result", daemon=True
+        )
+        self._reader.start()
 
     def _read_result(self) -> None:
         tool: dict[str, Any] | None = None
@@ -119,6 +159,8 @@ class ServerToolCall:
         except Exception as e:  # noqa: BLE001 - handed to the waiting tool_result as data
             error = e if isinstance(e, EndpointError) else EndpointError(str(e))
         finally:
+            with self._socket_lock:
+                self._socket = None
             # Before the program goes on: its next request may take this pooled connection.
             self._response.close()
         if tool is not None:
@@ -127,6 +169,13 @@ class ServerToolCall:
             self._result.set_exception(
                 error or EndpointError("the server closed the stream without the tool result")
             )
+
+
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    """The TCP socket under a streamed response (urllib3 2: its connection's ``sock``)."""
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    return sock if isinstance(sock, socket.socket) else None
 
 
 def shift_timeline(tool: dict[str, Any], offset: float) -> dict[str, Any]:
@@ -144,24 +193,14 @@ def shift_timeline(tool: dict[str, Any], offset: float) -> dict[str, Any]:
     }
 
 
-def _lost(error: str, status: str) -> dict[str, Any]:
-    return {
-        "status": status,
-        "output": "",
-        "error": error,
-        "mode": "server",
-        "units": [],
-        "decode_finished_at": None,
-        "result_ready_at": None,
-    }
-
-
 def request_body(
-    tool_target: str, partial: bool, config: dict[str, Any], generate: dict[str, Any]
+    tool_name: str, partial: bool, config: dict[str, Any], generate: dict[str, Any]
 ) -> dict[str, Any]:
+    """``tool_name``: the registered name (a ``"module:Class"`` target only for a class that
+    is not registered); the server resolves it under its own policy."""
     # The server waits for the result at most as long as this side reads a stream.
     return {
-        "tool": tool_target,
+        "tool": tool_name,
         "partial": partial,
         "config": config,
         "generate": generate,

@@ -20,7 +20,9 @@ from pathlib import Path
 
 from conveyor_sgl.runtime.cpu_affinity import TOOL_CPUS_ENV, format_cpus, parse_cpus, pin
 from conveyor_sgl.runtime.default_model import cache_root, ensure_default_model
+from conveyor_sgl.runtime.sandbox_layers import describe_layers
 from conveyor_sgl.runtime.server_plugin import ENABLE_ENV
+from conveyor_sgl.runtime.server_policy import POLICY_ENV, PolicyConfigError, load_policy
 
 DEFAULT_HOST = "127.0.0.1"
 MODEL_FLAGS = ("--model-path", "--model")
@@ -134,12 +136,80 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST",
         help=f"run the server's tool workers on these CPUs (sets ${TOOL_CPUS_ENV})",
     )
+    _add_policy_flags(parser)
     parser.add_argument(
         "--dry-run",
         action="store_true",
         help="print the SGLang argv and environment this launcher would use, then exit",
     )
     return parser
+
+
+def _add_policy_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "server-mode policy",
+        "what requests to /conveyor/partial_tool may use (with --tool-partial-execution); "
+        "closed by default. Anything else is refused with a 4xx naming the rule.",
+    )
+    group.add_argument(
+        "--tool-policy",
+        metavar="FILE",
+        help="a YAML policy (keys: tools, allow_import_targets, allow_callables, files_root, "
+        "allow_urls, allow_unconfined); the flags below override it",
+    )
+    group.add_argument(
+        "--tool-allow",
+        metavar="NAMES",
+        action="append",
+        help="comma-separated registered tools requests may use (default: the built-ins)",
+    )
+    group.add_argument(
+        "--tool-allow-import-targets",
+        action="store_true",
+        help="let requests name any 'module:Class' tool target (imported in the server)",
+    )
+    group.add_argument(
+        "--tool-allow-callables",
+        action="store_true",
+        help="let configs name callables to import and call (validation's 'function')",
+    )
+    group.add_argument(
+        "--tool-files-root",
+        metavar="DIR",
+        help="files tools may open (sql 'database', ATTACH) must be inside DIR "
+        "(default: none, ':memory:' only)",
+    )
+    group.add_argument(
+        "--tool-allow-url",
+        metavar="PREFIX",
+        action="append",
+        help="an http(s) URL prefix tools may fetch from (search 'service_url', also "
+        "inside planner's search config); repeatable (default: none)",
+    )
+    group.add_argument(
+        "--tool-allow-unconfined",
+        action="store_true",
+        help="run tools marked untrusted_code (python) even where the kernel cannot confine "
+        "them (no Landlock); without it such requests get 503",
+    )
+
+
+def policy_env(parser: argparse.ArgumentParser, ours: argparse.Namespace) -> dict[str, str]:
+    """The policy from --tool-policy and the flags, as the env var the plugin reads."""
+    names = [n.strip() for arg in ours.tool_allow or [] for n in arg.split(",") if n.strip()]
+    try:
+        policy = load_policy(
+            ours.tool_policy,
+            tools=names or None,
+            allow_import_targets=ours.tool_allow_import_targets,
+            allow_callables=ours.tool_allow_callables,
+            files_root=ours.tool_files_root,
+            allowed_urls=ours.tool_allow_url,
+            allow_unconfined=ours.tool_allow_unconfined,
+        )
+    except PolicyConfigError as e:
+        parser.error(str(e))
+    return {POLICY_ENV: policy.to_json()} if ours.tool_partial_execution else {}
 
 
 def has_gpu() -> bool:
@@ -161,10 +231,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     plan = plan_launch(rest, has_gpu=has_gpu(), environ=os.environ)
     # The plugin reads this in every SGLang process (they inherit it); never leak it in.
     server_mode = {ENABLE_ENV: "1" if ours.tool_partial_execution else "0"}
-    plan = replace(plan, env={**plan.env, **server_mode, **cpu_env})
+    plan = replace(plan, env={**plan.env, **server_mode, **policy_env(parser, ours), **cpu_env})
     if ours.dry_run:
         print(json.dumps({"argv": plan.argv, "env": plan.env, "cpu": plan.cpu}, indent=2))
         return
+    if POLICY_ENV in plan.env:
+        print(f"conveyor_sgl server-mode policy: {plan.env[POLICY_ENV]}", flush=True)
+        print(f"conveyor_sgl tool sandbox: {describe_layers()}", flush=True)
     apply_plan(plan)
     _run_sglang(plan.argv)
 

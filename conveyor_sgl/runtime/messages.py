@@ -103,6 +103,7 @@ class Result(_Payload, frozen=True, tag=Kind.RESULT.value):
     status: Status
     output: str = ""
     error: str | None = None
+    sandbox: list[str] | None = None  # the confinement layers in force; None: not entered
 
 
 class Error(_Payload, frozen=True, tag=Kind.ERROR.value):

@@ -17,20 +17,22 @@ import atexit
 import itertools
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
 from collections import deque
 from typing import Self
 
+from conveyor_sgl.runtime.forkserver_client import ForkServerClient
 from conveyor_sgl.runtime.process import (
     WORKER_COMMAND,
+    Process,
     WorkerHandle,
     WorkerStartError,
     end_processes,
     spawn_worker,
     terminate,
+    worker_env,
 )
 
 _MAX_BACKOFF_S = 5.0  # between failed warm starts, so a broken setup does not spin
@@ -84,10 +86,15 @@ class WorkerPool:
         self._names = itertools.count()
         self._cond = threading.Condition()
         self._warm: deque[WorkerHandle] = deque()
-        self._procs: set[subprocess.Popen] = set()  # every worker alive, warm or handed out
+        self._procs: set[Process] = set()  # every worker alive, warm or handed out
         self._starting = 0
         self._slots = 0  # live workers plus starts in progress; never above max_workers
         self._recent_tools: deque[str] = deque(maxlen=_RECENT_SESSIONS)  # "module:Class"
+        # The stock worker is forked by a fork server (started on first use); a custom
+        # command (tests of broken workers) is started as its own process.
+        self._use_forkserver = self._command == tuple(WORKER_COMMAND)
+        self._forkserver: ForkServerClient | None = None
+        self._forkserver_lock = threading.Lock()
         self._closed = False
         atexit.register(self.shutdown)
         self._filler = threading.Thread(target=self._fill, name="conveyor-pool", daemon=True)
@@ -106,7 +113,7 @@ class WorkerPool:
             with self._cond:
                 self._recent_tools.append(tool)
         while True:
-            handle = self._take_warm_or_slot(deadline, timeout_s)
+            handle = self._take_warm_or_slot(deadline, timeout_s, tool)
             if handle is not None:
                 return handle
             try:
@@ -160,6 +167,10 @@ class WorkerPool:
         for handle in warm:
             handle.close(grace_s=0.0)
         self._filler.join(timeout=self.start_timeout_s)
+        with self._forkserver_lock:
+            forkserver, self._forkserver = self._forkserver, None
+        if forkserver is not None:
+            forkserver.close(grace_s)
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
@@ -168,15 +179,18 @@ class WorkerPool:
     def __exit__(self, *exc_info: object) -> None:
         self.shutdown()
 
-    def _take_warm_or_slot(self, deadline: float, timeout_s: float) -> WorkerHandle | None:
-        """A live warm worker, or None with a slot reserved for a start by the caller."""
+    def _take_warm_or_slot(
+        self, deadline: float, timeout_s: float, tool: str | None = None
+    ) -> WorkerHandle | None:
+        """A live warm worker (one that preloaded ``tool`` if any did), or None with a slot
+        reserved for a start by the caller."""
         dead = []
         try:
             with self._cond:
                 while True:
                     self._check_open()
                     while self._warm:
-                        handle = self._warm.popleft()
+                        handle = self._pop_warm(tool)
                         self._cond.notify_all()  # the filler starts a replacement
                         if handle.exit_code() is None:
                             return handle
@@ -195,6 +209,15 @@ class WorkerPool:
             for handle in dead:
                 handle.kill()  # frees its slot through _forget
 
+    def _pop_warm(self, tool: str | None) -> WorkerHandle:
+        # The oldest warm worker that preloaded the tool, else the oldest: a worker forked
+        # before the tool's first session would make that session pay the preload itself.
+        for handle in self._warm:
+            if tool in handle.preloaded:
+                self._warm.remove(handle)
+                return handle
+        return self._warm.popleft()
+
     def _release_slot(self) -> None:
         with self._cond:
             self._slots -= 1
@@ -210,12 +233,24 @@ class WorkerPool:
         return spawn_worker(
             endpoint,
             timeout_s=timeout_s,
-            command=(*self._command, "--preload", preload) if preload else self._command,
+            command=self._command,
+            preload=preload,
+            forkserver=self._live_forkserver() if self._use_forkserver else None,
             track=self._track,
             on_close=self._forget,
         )
 
-    def _track(self, proc: subprocess.Popen) -> None:
+    def _live_forkserver(self) -> ForkServerClient:
+        """The fork server, started (again, if it died) on demand."""
+        with self._forkserver_lock:
+            self._check_open()
+            if self._forkserver is None or not self._forkserver.alive:
+                if self._forkserver is not None:
+                    self._forkserver.close(grace_s=0.0)
+                self._forkserver = ForkServerClient(worker_env())
+            return self._forkserver
+
+    def _track(self, proc: Process) -> None:
         with self._cond:
             self._check_open()  # a worker started during shutdown would escape it
             self._procs.add(proc)

@@ -1,9 +1,10 @@
 """Starting one tool worker process and ending worker processes with escalation.
 
-A worker is started with ``subprocess.Popen`` (not a fork of the runtime, which may hold an
-SGLang client with threads) as the leader of a new process group, so that ending it also
-ends any process that model-written code started, and a Ctrl-C at the terminal reaches only
-the runtime, which then shuts its workers down in order.
+A worker is forked by the pool's fork server (``forkserver.py``: a fresh process in ~2 ms,
+imports already done), or started with ``subprocess.Popen`` from a custom command; never a
+fork of the runtime, which may hold an SGLang client with threads. Either way it leads a new
+process group, so that ending it also ends any process that model-written code started, and
+a Ctrl-C at the terminal reaches only the runtime, which then shuts its workers down in order.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from collections.abc import Callable
 from conveyor_sgl.runtime import sandbox
 from conveyor_sgl.runtime.channel import Channel, ChannelError
 from conveyor_sgl.runtime.cpu_affinity import move_to_tool_cpus
+from conveyor_sgl.runtime.forkserver_client import ForkedProcess, ForkServerClient, ForkServerError
 from conveyor_sgl.runtime.messages import Envelope, Ready, Shutdown
 
+# A worker is either our child or the fork server's; both answer pid/poll/wait/send_signal.
+Process = subprocess.Popen | ForkedProcess
 WORKER_COMMAND = (sys.executable, "-m", "conveyor_sgl.runtime.worker")
 _READY_POLL_S = 0.02  # how quickly a worker that dies during start-up is noticed
 _KILL_WAIT_S = 2.0
@@ -34,12 +38,14 @@ class WorkerHandle:
 
     def __init__(
         self,
-        proc: subprocess.Popen,
+        proc: Process,
         channel: Channel,
         on_close: Callable[[WorkerHandle], None] = lambda handle: None,
+        preloaded: frozenset[str] = frozenset(),
     ) -> None:
         self.proc = proc
         self.channel = channel
+        self.preloaded = preloaded  # "module:Class" of the tools preloaded before any session
         self._on_close = on_close
         self.closed = False
 
@@ -82,24 +88,24 @@ def spawn_worker(
     *,
     timeout_s: float,
     command: tuple[str, ...] | list[str] = WORKER_COMMAND,
-    track: Callable[[subprocess.Popen], None] = lambda proc: None,
+    preload: str = "",
+    forkserver: ForkServerClient | None = None,
+    track: Callable[[Process], None] = lambda proc: None,
     on_close: Callable[[WorkerHandle], None] = lambda handle: None,
 ) -> WorkerHandle:
-    """Start one worker on ``endpoint`` and wait (deadline) for its ready."""
+    """Start one worker on ``endpoint`` (forked by ``forkserver`` when given, else a new
+    ``command`` process) and wait (deadline) for its ready."""
     channel = Channel(endpoint, bind=True)
-    argv = [*command, "--endpoint", endpoint, "--parent-pid", str(os.getpid())]
     try:
-        proc = subprocess.Popen(
-            argv,
-            env=worker_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=2,  # stray prints of tool code go to stderr, not the program's stdout
-            start_new_session=True,
-            close_fds=True,
-        )
-    except OSError as e:
+        if forkserver is not None:
+            proc: Process = forkserver.fork(endpoint, preload, timeout_s)
+            preloaded = proc.preloaded
+        else:
+            proc = _popen(command, endpoint, preload)
+            preloaded = frozenset(filter(None, preload.split(",")))
+    except (OSError, ForkServerError) as e:
         channel.close()
-        raise WorkerStartError(f"cannot start tool worker {argv[0]}: {e}") from None
+        raise WorkerStartError(f"cannot start tool worker: {e}") from None
     move_to_tool_cpus(proc.pid)
     try:
         track(proc)
@@ -110,10 +116,22 @@ def spawn_worker(
         sandbox.remove_workdir(endpoint)
         raise
     sandbox.forget_endpoint(endpoint)
-    return WorkerHandle(proc, channel, on_close)
+    return WorkerHandle(proc, channel, on_close, preloaded)
 
 
-def _await_ready(proc: subprocess.Popen, channel: Channel, timeout_s: float) -> None:
+def _popen(command: tuple[str, ...] | list[str], endpoint: str, preload: str) -> Process:
+    argv = [*command, "--endpoint", endpoint, "--parent-pid", str(os.getpid())]
+    return subprocess.Popen(
+        [*argv, "--preload", preload] if preload else argv,
+        env=worker_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=2,  # stray prints of tool code go to stderr, not the program's stdout
+        start_new_session=True,
+        close_fds=True,
+    )
+
+
+def _await_ready(proc: Process, channel: Channel, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         remaining = deadline - time.monotonic()
@@ -127,7 +145,7 @@ def _await_ready(proc: subprocess.Popen, channel: Channel, timeout_s: float) -> 
             raise WorkerStartError(f"tool worker sent no ready within {timeout_s:.3g}s")
 
 
-def end_processes(procs: list[subprocess.Popen], grace_s: float) -> None:
+def end_processes(procs: list[Process], grace_s: float) -> None:
     """Wait ``grace_s`` for the processes to exit, then SIGTERM, then SIGKILL; reap all."""
     alive = _wait_all(procs, grace_s)
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, _KILL_WAIT_S)):
@@ -138,7 +156,7 @@ def end_processes(procs: list[subprocess.Popen], grace_s: float) -> None:
         alive = _wait_all(alive, wait_s)
 
 
-def _wait_all(procs: list[subprocess.Popen], timeout_s: float) -> list[subprocess.Popen]:
+def _wait_all(procs: list[Process], timeout_s: float) -> list[Process]:
     # One deadline shared by all: ending N workers takes one grace period, not N.
     deadline = time.monotonic() + timeout_s
     for proc in procs:
@@ -149,12 +167,12 @@ def _wait_all(procs: list[subprocess.Popen], timeout_s: float) -> list[subproces
     return [proc for proc in procs if proc.poll() is None]
 
 
-def terminate(proc: subprocess.Popen) -> None:
+def terminate(proc: Process) -> None:
     """SIGTERM the worker and everything it started (no wait)."""
     _signal_group(proc, signal.SIGTERM)
 
 
-def _signal_group(proc: subprocess.Popen, sig: signal.Signals) -> None:
+def _signal_group(proc: Process, sig: signal.Signals) -> None:
     if proc.poll() is not None:
         return  # reaped: its pid (and group id) may belong to someone else by now
     try:

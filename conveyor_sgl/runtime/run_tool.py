@@ -14,10 +14,12 @@ from conveyor_sgl.runtime.messages import Limits
 from conveyor_sgl.runtime.pool import WorkerPool
 from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.runtime.timeline import ToolResult
+from conveyor_sgl.tools.base import Tool
+from conveyor_sgl.tools.registry import ResolvedTool
 
 
 def run_tool(
-    tool: str,
+    tool: str | type[Tool] | ResolvedTool,
     chunks: Iterable[str] | str,
     partial: bool = True,
     timeout: float = 30.0,
@@ -31,7 +33,8 @@ def run_tool(
     ``decoded_at`` of a unit is when the chunk that finished it arrived. Feeding stops early
     if the tool asks to abort (or the text can never parse); ``timeout`` bounds the wait for
     the result after the last chunk. ``limits`` overrides the tool's limits from
-    ``tools/limits.yaml`` (a dict: some fields; a ``Limits``: all of them).
+    ``tools/limits.yaml`` (a dict: some fields; a ``Limits``: all of them). ``tool``: a
+    registered name, a ``"module:Class"`` target or a Tool class (one resolution).
     """
     t0 = time.monotonic()
     if isinstance(chunks, str):

@@ -12,11 +12,20 @@ Layers, kernel first (a layer the kernel refuses is skipped, the others still ap
   CAP_SYS_ADMIN) and, in the interpreter, no inet sockets or name lookups;
 - ``max_processes: 0``: a seccomp filter (``sandbox_seccomp.py``) on every thread: no
   fork, no exec, whatever the route (C entry points that raise no audit event included);
-- ``confine``: an audit hook (``sandbox_policy.py``) refusing writes outside the working
-  directory, signals outside the worker's process group, other processes' /proc entries,
-  ctypes, and process creation beyond ``max_processes``.
-The audit hook is a second line of defence that stops accidents and naive attacks; code that
-is determined to escape the interpreter can. See README "Sandbox".
+- ``confine``, kernel side, on the main thread where tool code runs and inherited by every
+  thread and process it starts: Landlock (``sandbox_landlock.py``: reads only beneath an
+  allow-list, writes only in the working directory, no TCP without ``network``, no signals or
+  ptrace outside the sandbox), no new unix sockets, nor inet ones without ``network``
+  (``sandbox_sockets.py``, a seccomp filter on that thread, switched with ``seccomp``) and
+  no capabilities (``sandbox_privileges.py``: root's powers dropped for good);
+- ``confine``, interpreter side: an audit hook (``sandbox_policy.py``) refusing writes
+  outside the working directory, signals outside the worker's process group, other
+  processes' /proc entries, ctypes, and process creation beyond ``max_processes``, with a
+  message naming the rule.
+Order matters: rlimits and the namespace need root's capabilities, Landlock needs the
+capability limit read first, and dropping capabilities comes last of the kernel layers.
+``CONVEYOR_SGL_SANDBOX_DISABLE`` switches layers off (``sandbox_layers.py``). See README
+"Sandbox" for what holds and what does not.
 """
 
 from __future__ import annotations
@@ -28,9 +37,20 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import tempfile
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
-from conveyor_sgl.runtime import sandbox_policy, sandbox_seccomp
+from conveyor_sgl.runtime import (
+    sandbox_landlock,
+    sandbox_layers,
+    sandbox_policy,
+    sandbox_privileges,
+    sandbox_seccomp,
+    sandbox_sockets,
+)
 from conveyor_sgl.runtime.messages import Limits
 
 CLONE_NEWNET = 0x40000000
@@ -85,26 +105,66 @@ def forget_endpoint(endpoint: str) -> None:
             pass
 
 
+_T = TypeVar("_T")
+# Milliseconds each step of the last ``enter`` took (eval/sandbox_cost.py reads it).
+TIMINGS: dict[str, float] = {}
+
+
 def enter(limits: Limits, workdir: str | None = None) -> list[str]:
-    """Confine this worker process; the names of the layers that are in force."""
-    workdir = _make_workdir(workdir)
+    """Confine this process (its calling thread, for the per-thread layers); the names of the
+    layers in force. A layer the kernel lacks, or that is disabled, is skipped and not named."""
+    TIMINGS.clear()
+    off = sandbox_layers.disabled()
+    workdir = _timed("workdir", lambda: _make_workdir(workdir))
     layers = ["workdir", "env"]
-    _set_env(workdir, limits.confine)
+    _timed("env", lambda: _set_env(workdir, limits.confine))
     os.chdir(workdir)
-    layers += _set_rlimits(limits)
-    if not limits.network and _unshare_network():
+    layers += _timed("rlimits", lambda: _set_rlimits(limits))
+    if not limits.network and "netns" not in off and _timed("netns", _unshare_network):
         layers.append("netns")
-    if limits.max_processes == 0 and sandbox_seccomp.forbid_new_processes():
+    no_processes = limits.max_processes == 0 and "seccomp" not in off
+    if no_processes and _timed("seccomp", sandbox_seccomp.forbid_new_processes):
         layers.append("seccomp")
-    policy = sandbox_policy.Policy(
+    if limits.confine:
+        layers += _confine_kernel(workdir, limits.network, off)
+    if "audit" not in off:
+        layers += _timed("audit", lambda: sandbox_policy.install(_policy(limits, workdir)))
+    return layers
+
+
+def _confine_kernel(workdir: str, network: bool, off: frozenset[str]) -> list[str]:
+    layers = []
+    last_cap = sandbox_privileges.last_cap()  # /proc/sys is out of reach once in Landlock
+    if "landlock" not in off and _timed(
+        "landlock", lambda: sandbox_landlock.restrict(workdir, network)
+    ):
+        layers.append("landlock")
+    families = (socket.AF_UNIX, *(() if network else sandbox_sockets.NETWORK_FAMILIES))
+    if "seccomp" not in off and _timed(
+        "sockets", lambda: sandbox_sockets.refuse_families(families)
+    ):
+        layers.append("sockets")
+    if "caps" not in off and _timed("caps", lambda: sandbox_privileges.drop_all(last_cap)):
+        layers.append("caps")
+    return layers
+
+
+def _timed(step: str, apply: Callable[[], _T]) -> _T:
+    start = time.perf_counter()
+    try:
+        return apply()
+    finally:
+        TIMINGS[step] = (time.perf_counter() - start) * 1000
+
+
+def _policy(limits: Limits, workdir: str) -> sandbox_policy.Policy:
+    return sandbox_policy.Policy(
         workdir=workdir,
         private_root=os.path.dirname(workdir) if workdir.endswith(".work") else None,
         network=limits.network,
         confine=limits.confine,
         max_processes=limits.max_processes,
     )
-    layers += sandbox_policy.install(policy)
-    return layers
 
 
 def _make_workdir(path: str | None) -> str:

@@ -47,6 +47,11 @@ class _Sock_fprog(ctypes.Structure):  # the kernel struct sock_fprog
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
 
 
+def supported() -> bool:
+    """Whether this architecture's filter is known (the kernel may still refuse it)."""
+    return platform.machine() in _ARCHES
+
+
 def forbid_new_processes() -> bool:
     """Install the filter on every thread of this process; False where it cannot be."""
     arch = _ARCHES.get(platform.machine())

@@ -7,7 +7,8 @@ the flag, and only in the process that will serve HTTP (the one that is not a
 multiprocessing child), it registers two hooks with SGLang's ``HookRegistry``:
 
 - BEFORE ``http_server.launch_server``: add the ``/conveyor/*`` routes (``server_routes``)
-  to SGLang's FastAPI app and start the tool worker pool;
+  to SGLang's FastAPI app, under the operator's policy the launcher put in ``POLICY_ENV``
+  (``server_policy``), and start the tool worker pool;
 - AROUND ``TokenizerManager._wait_one_response`` (the per-request output stream that
   ``/generate`` and our route both read): stamp each output's ``meta_info`` with
   ``SERVER_TIME_KEY``, the moment the HTTP process has the token (``time.monotonic()``),
@@ -52,9 +53,11 @@ def _add_routes(*args: Any, **kwargs: Any) -> None:
     if _server_mode is None:
         from sglang.srt.entrypoints.http_server import app
 
-        from conveyor_sgl.runtime.server_routes import install_routes
+        from conveyor_sgl.runtime.server_policy import ServerPolicy
+        from conveyor_sgl.runtime.server_routes import ServerMode, install_routes
 
-        _server_mode = install_routes(app)
+        # The launcher's policy (POLICY_ENV); a broken one stops the launch here, loudly.
+        _server_mode = install_routes(app, ServerMode(policy=ServerPolicy.from_env()))
     # A BEFORE hook that returns None leaves launch_server's arguments as they are.
 
 

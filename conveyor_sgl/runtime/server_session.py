@@ -35,23 +35,27 @@ ELAPSED_HEADER = "x-conveyor-server-elapsed"  # server seconds from receipt to r
 DEFAULT_RESULT_TIMEOUT_S = 120.0  # the same default as tool_result() in client mode
 _WAIT_SLICE_S = 0.25  # how long one result wait may hold a thread before it looks up again
 SSE_DONE = b"data: [DONE]\n\n"
+CLIENT_GONE = "the client went away (disconnected, timed out or the program ended)"
 
 
 @dataclass(frozen=True)
 class PartialToolRequest:
-    """The body of ``POST /conveyor/partial_tool``."""
+    """The body of ``POST /conveyor/partial_tool``; the server's policy decides what of it
+    may be used (``server_admission.py``)."""
 
-    tool: str  # a registered name or a "module:Class" target importable in the server
+    tool: str  # a registered name, or a "module:Class" target where the policy allows them
     generate: dict[str, Any]  # a /generate body (text or input_ids, sampling_params, ...)
     partial: bool = True
     config: dict[str, Any] = field(default_factory=dict)
     result_timeout: float = DEFAULT_RESULT_TIMEOUT_S
+    limits: dict[str, Any] | None = None  # may only tighten the tool's own limits
 
     @classmethod
     def from_body(cls, body: Any) -> PartialToolRequest:
         if not isinstance(body, dict):
             raise TypeError("the body must be a JSON object")
-        unknown = set(body) - {"tool", "generate", "partial", "config", "result_timeout"}
+        known = {"tool", "generate", "partial", "config", "result_timeout", "limits"}
+        unknown = set(body) - known
         if unknown:
             raise ValueError(f"unknown fields: {sorted(unknown)}")
         tool, generate = body.get("tool"), body.get("generate")
@@ -60,13 +64,16 @@ class PartialToolRequest:
         if not isinstance(generate, dict):
             raise TypeError("'generate' must be a /generate request body")
         timeout = body.get("result_timeout", DEFAULT_RESULT_TIMEOUT_S)
-        if not isinstance(timeout, int | float) or timeout <= 0:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise ValueError(f"'result_timeout' must be a positive number, got {timeout!r}")
         config = body.get("config") or {}
         if not isinstance(config, dict):
             raise TypeError("'config' must be a JSON object")
+        limits = body.get("limits")
+        if limits is not None and not isinstance(limits, dict):
+            raise TypeError("'limits' must be a JSON object")
         partial = bool(body.get("partial", True))
-        return cls(tool, generate, partial, config, float(timeout))
+        return cls(tool, generate, partial, config, float(timeout), limits)
 
 
 class ServerToolRun:
@@ -94,20 +101,26 @@ class ServerToolRun:
         self._lock = lock
 
     async def events(self, request: Any) -> AsyncIterator[bytes]:
+        decoded = False
         try:
             async for frame in self._decode(request):
                 yield frame
+            decoded = True
             self.session.end_input()
             reason = self.session.abort_reason
             yield self._sse({"conveyor": "decode_end", "abort_reason": reason})
             result = await self._wait_result()
             yield self._sse({"conveyor": "result", "tool": result.to_dict(self.t0)})
-        except ValueError as e:  # what generate_request raises for a bad request
+        except (ValueError, TypeError) as e:  # generate_request's answers to a bad request
             yield self._sse({"error": {"message": str(e), "type": "invalid_request_error"}})
         finally:
+            # Reached at once when the client goes away: Starlette cancels this stream when
+            # the connection drops, wherever it awaits (decoding or the result's wait).
             if self.session.timeline.status is None:
                 # Not awaited: a cancelled response may not await anything any more.
-                self._executor.submit(self._locked, self.session.cancel, "the client went away")
+                self._executor.submit(self._locked, self.session.cancel, CLIENT_GONE)
+            if not decoded and isinstance(self.obj.rid, str) and self.obj.rid:
+                self.tm.abort_request(self.obj.rid)  # nobody reads its tokens any more
         yield SSE_DONE
 
     async def _decode(self, request: Any) -> AsyncIterator[bytes]:

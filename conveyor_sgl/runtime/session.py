@@ -8,6 +8,7 @@ a time; different sessions run on different threads with their own workers and s
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -15,6 +16,7 @@ import weakref
 from enum import Enum
 from typing import Any, Self
 
+from conveyor_sgl.runtime import sandbox_layers
 from conveyor_sgl.runtime.channel import ChannelError
 from conveyor_sgl.runtime.messages import (
     AbortDecoding,
@@ -37,7 +39,7 @@ from conveyor_sgl.runtime.pool import WorkerPool, default_pool
 from conveyor_sgl.runtime.process import describe_exit
 from conveyor_sgl.runtime.timeline import ToolResult, ToolTimeline, UnitTiming
 from conveyor_sgl.tools.limits import limits_for
-from conveyor_sgl.tools.registry import check_tool, resolve_tool, tool_parser
+from conveyor_sgl.tools.registry import ResolvedTool, check_tool
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ class Release(Enum):
 class ToolSession:
     def __init__(
         self,
-        tool: str,
+        tool: str | ResolvedTool,
         *,
         pool: WorkerPool | None = None,
         partial: bool = True,
@@ -77,18 +79,23 @@ class ToolSession:
         result_timeout_s: float = 30.0,
     ) -> None:
         self.id = uuid.uuid4().hex
-        self.tool = tool
+        # Resolved once: the target, parser and limits below all come from this one value.
+        self.resolved = check_tool(tool, config)
+        self.tool = self.resolved.name
         self.partial = partial
         self.result_timeout_s = result_timeout_s
         self.timeline = ToolTimeline(mode=mode)
         self._t0 = time.monotonic() if t0 is None else t0
         # Limits come from tools/limits.yaml; a dict overrides some fields, a Limits all.
         start = Start(
-            target=resolve_tool(tool), config=dict(config or {}), limits=limits_for(tool, limits)
+            target=self.resolved.target,
+            config=dict(config or {}),
+            limits=limits_for(self.resolved, limits),
         )
         encode(Envelope(session=self.id, payload=start))  # a config that cannot travel fails here
-        check_tool(tool, config)
-        self._parser = make_parser(tool_parser(tool))
+        if start.limits.confine:
+            _warn_if_unconfined(self.tool)
+        self._parser = make_parser(self.resolved.parser)
         self._unsent: list[tuple[Feed, UnitTiming]] = []
         self._held: list[str] = []  # deltas that could finish no unit (the parser's ``wake``)
         self._abort_reason: str | None = None
@@ -248,6 +255,7 @@ class ToolSession:
         elif isinstance(payload, AbortDecoding):
             self._abort_reason = self._abort_reason or payload.reason
         elif isinstance(payload, Result):
+            self.timeline.sandbox = payload.sandbox
             self._conclude(payload.status, payload.output, payload.error, Release.EXITING)
         elif isinstance(payload, Error):
             self._conclude("error", "", f"tool worker: {payload.message}", Release.KILL)
@@ -289,3 +297,16 @@ class ToolSession:
                 pass
         grace = {Release.EXITING: _EXIT_GRACE_S, Release.CANCEL: _CANCEL_GRACE_S}
         self._handle.close(grace_s=grace.get(release, 0.0))
+
+
+@functools.cache  # once per tool and process: the result's ``sandbox`` says it every time
+def _warn_if_unconfined(tool: str) -> None:
+    # Client mode still runs where the kernel lacks Landlock (server mode refuses): say so.
+    missing = sandbox_layers.report()["missing"]
+    if "landlock" in missing:  # type: ignore[operator]
+        log.warning(
+            "tool %r runs model-written code without kernel filesystem confinement "
+            "(missing or disabled: %s); see README, Sandbox",
+            tool,
+            ", ".join(missing),  # type: ignore[arg-type]
+        )

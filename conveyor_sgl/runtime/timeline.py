@@ -41,6 +41,7 @@ class ToolTimeline:
     status: str | None = None  # None until the result is known
     output: str = ""
     error: str | None = None
+    sandbox: list[str] | None = None  # confinement layers in force in the worker
 
     def to_dict(self, t0: float) -> dict[str, Any]:
         return {
@@ -48,6 +49,7 @@ class ToolTimeline:
             "output": self.output,
             "error": self.error,
             "mode": self.mode,
+            "sandbox": self.sandbox,
             "units": [unit.to_dict(t0) for unit in self.units],
             "decode_finished_at": _since(self.decode_finished_at, t0),
             "result_ready_at": _since(self.result_ready_at, t0),
@@ -76,6 +78,11 @@ class ToolResult:
     @property
     def error(self) -> str | None:
         return self.timeline.error
+
+    @property
+    def sandbox(self) -> list[str] | None:
+        """The worker's confinement layers in force (None: it never entered its sandbox)."""
+        return self.timeline.sandbox
 
     @property
     def units(self) -> list[dict[str, Any]]:

@@ -44,8 +44,9 @@ class RunnerState(Enum):
 
 
 class ToolRunner:
-    def __init__(self, sandbox: Callable[[Limits], None] = lambda limits: None) -> None:
+    def __init__(self, sandbox: Callable[[Limits], list[str] | None] = lambda limits: None) -> None:
         self._sandbox = sandbox
+        self._layers: list[str] | None = None  # what the sandbox said is in force
         self.state = RunnerState.IDLE
         self.session = ""
         self._tool: Tool | None = None
@@ -91,7 +92,10 @@ class ToolRunner:
     def _start(self, start: Start) -> Iterator[Payload]:
         try:
             tool_class = load_tool_class(start.target)
-            self._sandbox(start.limits)
+            # Trusted tool code, before the sandbox: a confined tool could not read its index
+            # (or a lazy import) afterwards. A no-op where the warm worker preloaded it.
+            tool_class.preload()
+            self._layers = self._sandbox(start.limits)
             self._tool = tool_class()
             self._tool.start(dict(start.config))
         except _TOOL_ERRORS as e:
@@ -155,13 +159,15 @@ class ToolRunner:
 
     def _result_of(self, out: object) -> Result:
         if not isinstance(out, ToolOutput):
-            return _error(f"TypeError: finish() returned {type(out).__name__}, not ToolOutput")
+            kind = type(out).__name__
+            return self._error(f"TypeError: finish() returned {kind}, not ToolOutput")
         if not isinstance(out.output, str) or out.status not in _STATUSES:
-            return _error(f"TypeError: bad ToolOutput from finish(): {out!r}")
+            return self._error(f"TypeError: bad ToolOutput from finish(): {out!r}")
         status, error = out.status, out.error
         if self.state is RunnerState.ABORTED and status == "ok":
             status, error = "aborted", error or self._abort_reason
-        return Result(status=status, output=out.output, error=None if error is None else str(error))
+        error = None if error is None else str(error)
+        return Result(status=status, output=out.output, error=error, sandbox=self._layers)
 
     def _cancel(self, reason: str) -> Iterator[Payload]:
         error = f"cancelled: {reason}" if reason else "cancelled"
@@ -170,7 +176,7 @@ class ToolRunner:
         except _TOOL_ERRORS as e:
             error += f" (cancel() raised {describe_error(e)})"
         self.state = RunnerState.DONE
-        yield Result(status="aborted", error=error)
+        yield Result(status="aborted", error=error, sandbox=self._layers)
 
     def _shutdown(self) -> None:
         if self._tool is not None and self.state is not RunnerState.DONE:
@@ -182,12 +188,11 @@ class ToolRunner:
 
     def _fail(self, exc: BaseException) -> Iterator[Payload]:
         self.state = RunnerState.DONE
-        yield _error(describe_error(exc))
+        yield self._error(describe_error(exc))
 
     def _protocol_error(self, what: str) -> Iterator[Payload]:
         self.state = RunnerState.DONE
         yield Error(message=f"protocol error: {what}")
 
-
-def _error(message: str) -> Result:
-    return Result(status="error", error=message)
+    def _error(self, message: str) -> Result:
+        return Result(status="error", error=message, sandbox=self._layers)

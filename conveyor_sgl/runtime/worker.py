@@ -73,9 +73,10 @@ def preload(targets: str) -> None:
             print(f"conveyor worker: preload of {target} failed: {e!r}", file=sys.stderr)
 
 
-def enter_sandbox(limits: Limits, endpoint: str = "") -> None:
-    """Confine this process before any tool code runs (see ``sandbox.py``)."""
-    sandbox.enter(limits, sandbox.workdir_for(endpoint))
+def enter_sandbox(limits: Limits, endpoint: str = "") -> list[str]:
+    """Confine this process before any tool code runs (see ``sandbox.py``); the layers in
+    force, which the session's result carries."""
+    return sandbox.enter(limits, sandbox.workdir_for(endpoint))
 
 
 def _watch_parent(parent_pid: int) -> None:

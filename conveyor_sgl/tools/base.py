@@ -45,6 +45,21 @@ class ToolOutput:
     work: list[UnitWork] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ConfigReferences:
+    """What a config names outside the tool: files it opens, URLs it fetches, callables it
+    imports. A server's policy checks these before anything is opened, fetched or imported."""
+
+    paths: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()
+    callables: tuple[str, ...] = ()
+
+    def __add__(self, other: ConfigReferences) -> ConfigReferences:
+        return ConfigReferences(
+            self.paths + other.paths, self.urls + other.urls, self.callables + other.callables
+        )
+
+
 @dataclass
 class Abort:
     """Returned by ``feed`` to ask the runtime to stop decoding early (e.g. invalid argument)."""
@@ -57,6 +72,13 @@ class Tool:
 
     parser: ClassVar[str] = "line"
     partial: ClassVar[bool] = True
+    # True for a tool that runs model-written code: whatever name it is registered under (or
+    # none), its worker gets no network, no processes and confinement unless its own
+    # limits section says otherwise; server mode also needs kernel confinement for it.
+    untrusted_code: ClassVar[bool] = False
+    # The option through which a server confines the files the tool may open (the tool
+    # enforces it at run time); a request may not set it. None: the tool opens no files.
+    files_root_option: ClassVar[str | None] = None
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:
@@ -65,6 +87,12 @@ class Tool:
         Called in the runtime when the program is built (``partial_tool``) and when a session
         is created, so a bad option fails before any decoding; ``start`` may rely on it.
         """
+
+    @classmethod
+    def config_references(cls, config: dict[str, Any]) -> ConfigReferences:
+        """The files, URLs and callables ``config`` names (after ``check_config`` passed);
+        nested configs (a planner's search options) are included. Nothing is opened."""
+        return ConfigReferences()
 
     @classmethod
     def preload(cls) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 
 from conveyor_sgl.runtime.parsers.base import Unit
 from conveyor_sgl.tools.base import (
+    ConfigReferences,
     Tool,
     ToolOutput,
     UnitWork,
@@ -54,6 +55,7 @@ class TaskState(Enum):
 class PlannerTool(Tool):
     parser = "line"
     partial = True
+    untrusted_code = True  # its python(...) tasks are model-written code, run in this worker
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:
@@ -70,6 +72,13 @@ class PlannerTool(Tool):
                 check(sub)
             except (TypeError, ValueError) as e:
                 raise type(e)(f"{key}: {e}") from None
+
+    @classmethod
+    def config_references(cls, config: dict[str, Any]) -> ConfigReferences:
+        """The nested search config's URL: a plan's search tasks fetch from it."""
+        from conveyor_sgl.tools.search import search_references
+
+        return search_references(config.get("search") or {})
 
     @classmethod
     def preload(cls) -> None:

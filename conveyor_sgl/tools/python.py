@@ -46,6 +46,7 @@ from conveyor_sgl.tools.python_source import ProgramSource
 class PythonTool(Tool):
     parser = "python"
     partial = True
+    untrusted_code = True  # model-written code: confined whatever name it runs under
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:

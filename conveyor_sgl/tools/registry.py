@@ -1,4 +1,5 @@
-"""Tool names -> ``"module:Class"`` targets that a worker process can import.
+"""Tool names -> ``"module:Class"`` targets that a worker process can import, and the one
+resolution of a tool (``resolve``) that everything downstream uses.
 
 Only the dotted path crosses the process boundary: the worker imports the class itself, so a
 tool must live at the top level of an importable module (not ``__main__``, not inside a
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from dataclasses import dataclass
 
 from conveyor_sgl.tools.base import Tool
 
@@ -34,6 +36,70 @@ def register_tool(name: str, target: type[Tool] | str) -> None:
         _targets[name] = path
 
 
+@dataclass(frozen=True)
+class ResolvedTool:
+    """A tool resolved once, where a call is made: every later step uses this value.
+
+    ``name`` is the registered name (the target itself for an unregistered class) and is what
+    travels on the wire; ``limits_section`` is the ``tools.<name>`` section of the limits
+    YAML, found from the class, so a name and a target of the same class get one limits."""
+
+    name: str
+    target: str
+    cls: type[Tool]
+    parser: str
+    limits_section: str | None
+
+    @property
+    def registered(self) -> bool:
+        return self.name != self.target
+
+    @property
+    def untrusted_code(self) -> bool:
+        return bool(self.cls.untrusted_code)
+
+
+def resolve(tool: str | type[Tool] | ResolvedTool) -> ResolvedTool:
+    """A registered name, a ``"module:Class"`` target or a Tool class -> its one identity."""
+    if isinstance(tool, ResolvedTool):
+        return tool
+    if isinstance(tool, str):
+        target = resolve_tool(tool)
+        cls = load_tool_class(target)
+    else:
+        target = _target_of(tool)
+        cls = tool
+    canonical = f"{cls.__module__}:{cls.__qualname__}"
+    names = registered_names_of(target) or registered_names_of(canonical)
+    if isinstance(tool, str) and tool in names:
+        name = tool  # an alias keeps its own name; its limits still follow the class
+    else:
+        name = names[0] if names else target
+    section = names[0] if names else None
+    return ResolvedTool(name, target, cls, cls.parser, section)
+
+
+def registered_names_of(target: str) -> list[str]:
+    """The names registered for ``target`` (built-ins first); no import."""
+    with _lock:
+        return [name for name, path in _targets.items() if path == target]
+
+
+def registered_names() -> list[str]:
+    with _lock:
+        return sorted(_targets)
+
+
+def builtin_names() -> list[str]:
+    return sorted(_BUILTINS)
+
+
+def target_of_name(name: str) -> str | None:
+    """The target registered under ``name``, or None; no import."""
+    with _lock:
+        return _targets.get(name)
+
+
 def resolve_tool(name: str) -> str:
     """The ``"module:Class"`` target of a registered tool (a target string is accepted too)."""
     with _lock:
@@ -46,18 +112,19 @@ def resolve_tool(name: str) -> str:
     raise ValueError(f"unknown tool {name!r}; known tools: {', '.join(known)}")
 
 
-def check_tool(name: str, config: dict | None = None) -> None:
-    """Fail now, naming the problem, if ``name`` is not a tool or ``config`` is not valid."""
-    tool_class = load_tool_class(resolve_tool(name))
+def check_tool(tool: str | type[Tool] | ResolvedTool, config: dict | None = None) -> ResolvedTool:
+    """Fail now, naming the problem, if ``tool`` is not a tool or ``config`` is not valid."""
+    resolved = resolve(tool)
     try:
-        tool_class.check_config(dict(config or {}))
+        resolved.cls.check_config(dict(config or {}))
     except (TypeError, ValueError) as e:
-        raise ValueError(f"tool {name!r}: bad config: {e}") from None
+        raise ValueError(f"tool {resolved.name!r}: bad config: {e}") from None
+    return resolved
 
 
-def tool_parser(name: str) -> str:
+def tool_parser(tool: str | ResolvedTool) -> str:
     """The name of the parser that cuts this tool's input into units."""
-    return load_tool_class(resolve_tool(name)).parser
+    return resolve(tool).parser
 
 
 def load_tool_class(target: str) -> type[Tool]:

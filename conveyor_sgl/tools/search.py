@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from conveyor_sgl.runtime.parsers.base import Unit
 from conveyor_sgl.tools.base import (
+    ConfigReferences,
     Tool,
     ToolOutput,
     UnitWork,
@@ -137,6 +138,12 @@ def check_search_config(config: dict[str, Any]) -> None:
     search_options(config)
 
 
+def search_references(config: dict[str, Any]) -> ConfigReferences:
+    """The URL a search config fetches from (none in process)."""
+    url = config.get("service_url")
+    return ConfigReferences(urls=(url,) if url else ())
+
+
 def make_engine(config: dict[str, Any]) -> SearchEngine:
     """The engine a config asks for: the service at ``service_url``, else in process."""
     options = search_options(config)
@@ -161,6 +168,10 @@ class SearchTool(Tool):
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:
         check_search_config(config)
+
+    @classmethod
+    def config_references(cls, config: dict[str, Any]) -> ConfigReferences:
+        return search_references(config)
 
     @classmethod
     def preload(cls) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -251,6 +252,7 @@ def _definition(prefix: str, node: ast.AST) -> Iterator[tuple[str, str]]:
         yield f"{prefix}.{node.name}", doc
 
 
+@functools.cache  # reading package metadata takes milliseconds, and every session asks
 def _version(distribution: str) -> str | None:
     try:
         return importlib.metadata.version(distribution)

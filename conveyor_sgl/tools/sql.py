@@ -8,7 +8,12 @@ Config:
 - ``database`` (str, default ``":memory:"``): the SQLite file to open (created if missing);
 - ``setup`` (str, optional): an SQL script run at start, before any decoded statement
   (a schema and rows the program queries);
-- ``max_rows`` (int, default 50): rows shown per query; the rest are counted.
+- ``max_rows`` (int, default 50): rows shown per query; the rest are counted;
+- ``files_root`` (str, optional): the database and every file ``ATTACH`` / ``VACUUM INTO``
+  names must resolve (symlinks too) inside this directory (a relative ``database`` is taken
+  inside it; a relative ATTACH path resolves against the worker's directory, so use absolute
+  ones); ``""`` allows no file at all, only ``:memory:``. Absent: any file (client mode: the
+  program's author is the user). A server sets it from its policy; a request may not.
 
 Output: for each query (a statement that returns rows), a text table of its rows; when no
 statement returned rows, one line saying how many statements ran. The first statement that
@@ -18,14 +23,22 @@ table: t"``, output the tables before it. ``cancel()`` interrupts a running quer
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from conveyor_sgl.runtime.parsers.base import Unit
-from conveyor_sgl.tools.base import Tool, ToolOutput, check_known_options, option_number
+from conveyor_sgl.tools.base import (
+    ConfigReferences,
+    Tool,
+    ToolOutput,
+    check_known_options,
+    option_number,
+)
 
 _MAX_CELL = 60  # characters shown per cell: a long text column must not flood the prompt
+_MEMORY = ("", ":memory:")  # SQLite's private databases: no file
 
 
 def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], more: int = 0) -> str:
@@ -43,13 +56,43 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], more: in
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
-def _settings(config: dict[str, Any]) -> tuple[int, str]:
-    """(max_rows, database), checked."""
+def _settings(config: dict[str, Any]) -> tuple[int, str, str | None]:
+    """(max_rows, database, files_root), checked; a relative database is inside the root."""
     max_rows = option_number(config, "max_rows", 50, integer=True, zero_ok=True)
     database = config.get("database", ":memory:")
     if not isinstance(database, str) or not database:
         raise ValueError(f"database must be a path or ':memory:', got {database!r}")
-    return max_rows, database
+    root = config.get("files_root")
+    if root is not None and not (isinstance(root, str) and (root == "" or os.path.isabs(root))):
+        raise ValueError(f"files_root must be an absolute directory or '', got {root!r}")
+    if root and database not in _MEMORY:
+        database = os.path.join(root, database)
+    if root is not None and not file_allowed(database, root):
+        where = f"outside files_root {root!r}" if root else "a file (files_root '': memory only)"
+        raise ValueError(f"database {config['database']!r} is {where}")
+    return max_rows, database, root
+
+
+def file_allowed(path: str, root: str) -> bool:
+    """``path`` is SQLite's private memory, or resolves inside ``root`` ("" : no files)."""
+    if path in _MEMORY:
+        return True
+    if not root or path.startswith("file:"):  # URI filenames could name anything
+        return False
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return os.path.commonpath([real, top]) == top
+
+
+def attach_guard(root: str) -> Callable[..., int]:
+    """An SQLite authorizer: ATTACH and VACUUM INTO (both SQLITE_ATTACH, the filename first)
+    only of files inside ``root``; everything else as without it."""
+
+    def authorize(action: int, arg1: str | None, *_: object) -> int:
+        if action == sqlite3.SQLITE_ATTACH and not file_allowed(arg1 or "", root):
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    return authorize
 
 
 def _cell(value: Any) -> str:
@@ -60,19 +103,27 @@ def _cell(value: Any) -> str:
 class SqlTool(Tool):
     parser = "sql"
     partial = True
+    files_root_option = "files_root"  # a server confines its files through this option
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:
-        check_known_options(config, ["database", "max_rows", "setup"])
+        check_known_options(config, ["database", "max_rows", "setup", "files_root"])
         _settings(config)
         setup = config.get("setup")
         if setup is not None and not isinstance(setup, str):
             raise TypeError(f"setup must be an SQL script (a string), got {setup!r}")
 
+    @classmethod
+    def config_references(cls, config: dict[str, Any]) -> ConfigReferences:
+        # ATTACH paths appear only in the SQL: the authorizer checks those as they run.
+        return ConfigReferences(paths=(config.get("database", ":memory:"),))
+
     def start(self, config: dict[str, Any]) -> None:
-        self._max_rows, database = _settings(config)
+        self._max_rows, database, root = _settings(config)
         # Autocommit: each statement is durable as soon as it ran, as if typed in a shell.
         self._db = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+        if root is not None:  # before setup: its script may ATTACH too
+            self._db.set_authorizer(attach_guard(root))
         self._tables: list[str] = []
         self._ran = 0
         self._error: str | None = None

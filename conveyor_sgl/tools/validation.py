@@ -28,7 +28,13 @@ from typing import Any
 import jsonschema
 
 from conveyor_sgl.runtime.parsers.base import Unit
-from conveyor_sgl.tools.base import Abort, Tool, ToolOutput, check_known_options
+from conveyor_sgl.tools.base import (
+    Abort,
+    ConfigReferences,
+    Tool,
+    ToolOutput,
+    check_known_options,
+)
 from conveyor_sgl.tools.registry import split_import_path
 
 
@@ -88,6 +94,11 @@ class ValidationTool(Tool):
         FieldValidator(config["schema"])
         if config.get("function") is not None:
             split_import_path(config["function"], "function", "module:callable")
+
+    @classmethod
+    def config_references(cls, config: dict[str, Any]) -> ConfigReferences:
+        function = config.get("function")
+        return ConfigReferences(callables=(function,) if function else ())
 
     def start(self, config: dict[str, Any]) -> None:
         _require_schema(config)
