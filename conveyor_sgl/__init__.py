@@ -11,12 +11,15 @@ from typing import Any
 
 __all__ = [
     "Abort",
+    "PartialToolCalls",
     "Tool",
     "ToolOutput",
+    "ToolSpec",
     "UnitWork",
     "partial_tool",
     "register_tool",
     "run_tool",
+    "run_tool_calls",
     "tool_result",
 ]
 
@@ -29,6 +32,9 @@ _EXPORTS = {
     "UnitWork": "conveyor_sgl.tools.base",
     "Abort": "conveyor_sgl.tools.base",
     "register_tool": "conveyor_sgl.tools.registry",
+    "run_tool_calls": "conveyor_sgl.primitives.openai_tools",
+    "ToolSpec": "conveyor_sgl.primitives.openai_tools",
+    "PartialToolCalls": "conveyor_sgl.primitives.openai_tools",
 }
 
 

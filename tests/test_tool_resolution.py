@@ -92,3 +92,15 @@ def test_the_session_and_the_wire_use_the_registered_name():
     assert body["tool"] == "python"
     unregistered = partial_tool("probe", tool=UntrustedProbe, max_tokens=8)
     assert unregistered.resolved.name == "resolution_tools:UntrustedProbe"  # no name: the target
+
+
+def test_the_wire_names_a_tool_the_server_knows_by_name_else_by_target():
+    from conveyor_sgl.primitives.server_mode import wire_tool
+
+    python = resolve("conveyor_sgl.tools.python:PythonTool")
+    assert wire_tool(python, {"tools": ["python", "sql"]}) == "python"
+    # A name registered only in this program means nothing to the server: send the target.
+    register_tool("program_local_echo", "tools_for_tests:EchoTool")
+    local = resolve("program_local_echo")
+    assert wire_tool(local, {"tools": ["python"]}) == "tools_for_tests:EchoTool"
+    assert wire_tool(python, {"tools": ["sql"]}) == "conveyor_sgl.tools.python:PythonTool"

@@ -18,7 +18,13 @@ from sglang.lang.ir import SglGen
 
 from conveyor_sgl.primitives.endpoint import Endpoint, GenerateEvent, build_payload
 from conveyor_sgl.primitives.ir import SglPartialTool, SglToolResult, tool_event_key
-from conveyor_sgl.primitives.server_mode import ServerToolCall, choose_mode, request_body
+from conveyor_sgl.primitives.server_mode import (
+    ServerToolCall,
+    choose_mode,
+    request_body,
+    server_info,
+    wire_tool,
+)
 from conveyor_sgl.primitives.token_ledger import (
     get_ledger,
     ledger_after,
@@ -84,9 +90,9 @@ def _execute_partial_tool_in_server(s: Any, expr: SglPartialTool, endpoint: Endp
     """The parser and the tool session run in the server; this side streams the text."""
     prompt_text = s.text_
     generate = _payload(s, expr, endpoint)
-    # The registered name travels (a target only for an unregistered class): the server
-    # resolves it itself, under its own policy and limits.
-    body = request_body(expr.resolved.name, expr.partial, expr.config, generate)
+    # The server resolves the tool itself, under its own policy and limits.
+    tool = wire_tool(expr.resolved, server_info(endpoint))
+    body = request_body(tool, expr.partial, expr.config, generate)
     call = ServerToolCall(endpoint, body, tool=expr.tool)
     weakref.finalize(s, call.close)
     try:

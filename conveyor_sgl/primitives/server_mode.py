@@ -29,6 +29,7 @@ from conveyor_sgl.primitives.endpoint import (
     sse_objects,
 )
 from conveyor_sgl.runtime.server_session import ELAPSED_HEADER, INFO_PATH, PARTIAL_TOOL_PATH
+from conveyor_sgl.tools.registry import ResolvedTool
 
 _UNIT_TIMES = ("decoded_at", "sent_at", "started_at", "finished_at")
 _INFO_ATTR = "_conveyor_server_info"
@@ -191,6 +192,14 @@ def shift_timeline(tool: dict[str, Any], offset: float) -> dict[str, Any]:
         "decode_finished_at": shift(tool.get("decode_finished_at")),
         "result_ready_at": shift(tool.get("result_ready_at")),
     }
+
+
+def wire_tool(resolved: ResolvedTool, info: dict[str, Any] | None) -> str:
+    """What names the tool in a request: its registered name where the server knows that
+    name, else its ``"module:Class"`` target (a tool registered only in this program)."""
+    if resolved.registered and resolved.name in (info or {}).get("tools", ()):
+        return resolved.name
+    return resolved.target
 
 
 def request_body(

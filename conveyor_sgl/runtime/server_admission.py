@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 
 from conveyor_sgl.runtime.messages import Limits
+from conveyor_sgl.runtime.sandbox_layers import kernel_layers
 from conveyor_sgl.runtime.server_policy import ServerPolicy
 from conveyor_sgl.tools.base import ConfigReferences
 from conveyor_sgl.tools.limits import LimitsError, limits_for, parse_size
@@ -189,12 +190,3 @@ def check_confinement(policy: ServerPolicy, resolved: ResolvedTool) -> None:
             "); the operator may run it unconfined with --tool-allow-unconfined",
             503,
         )
-
-
-def kernel_layers() -> list[str]:
-    """The kernel layers this host enforces; none known while sandbox_layers is absent."""
-    try:
-        from conveyor_sgl.runtime.sandbox_layers import kernel_layers as layers
-    except ImportError:
-        return []
-    return list(layers())
