@@ -30,6 +30,7 @@ UNITS = {
     "sql": "SELECT 1;",
     "search": "python list sort\n",
     "validation": '{"a": 1}',
+    "planner": '1. python("1 + 1")\n',
 }
 CONFIGS: dict[str, dict[str, Any]] = {
     "validation": {"schema": {"type": "object", "properties": {"a": {"type": "integer"}}}},
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--interval-ms", type=float, default=50.0)
-    parser.add_argument("--tools", default="python,calculator,sql,search")
+    parser.add_argument("--tools", default="python,calculator,sql,search,validation,planner")
     parser.add_argument("--units", type=int, default=200, help="dispatch: units per session")
     parser.add_argument("--unit-gap-ms", type=float, default=5.0)
     parser.add_argument("--warm", type=int, default=4, help="warm workers kept by the pool")

@@ -1,0 +1,291 @@
+"""Partial tool execution for the OpenAI-compatible API: streamed chat completions with tools.
+
+The ``openai`` SDK streams a tool call's arguments as ``delta.tool_calls[i].function.arguments``
+pieces. ``run_tool_calls`` reads them as they arrive and runs each call in a tool session
+while the model is still writing it, then returns what the next request needs:
+
+    stream = client.chat.completions.create(model=..., messages=messages, tools=[...],
+                                            stream=True)
+    calls = run_tool_calls(stream, {"python": ToolSpec("python", argument="code")})
+    messages += calls.messages()      # the assistant message, then one "tool" message per call
+    calls.timelines()                 # per call: status, output, units with their timeline
+
+``ToolSpec(tool, argument=None)``: without ``argument`` the whole arguments JSON goes to the
+tool (a ``json``-parser tool such as ``validation`` checks each field as it closes); with
+``argument="code"`` the decoded characters of that string field stream into the tool's own
+parser (python: each finished statement runs while the string is still being written).
+For a chunk loop of your own (to show the text as it streams), use ``PartialToolCalls``:
+``feed(chunk)`` per chunk, then ``finish()``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from conveyor_sgl.primitives.json_field_stream import FieldStreamError, JsonFieldStream
+from conveyor_sgl.runtime.session import ToolSession
+from conveyor_sgl.runtime.timeline import ToolResult, ToolTimeline
+from conveyor_sgl.tools.registry import check_tool
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """How the calls of one function run: which tool, fed from which part of the arguments."""
+
+    tool: str  # a registered tool name ("python", "validation", ...)
+    argument: str | None = None  # a string field streamed into the tool; None: the whole JSON
+    config: Mapping[str, Any] | None = None
+    partial: bool = True  # False: the sequential baseline (the tool starts when the call ends)
+
+    def __post_init__(self) -> None:
+        # Fail when the spec is written, as partial_tool does, not in the middle of a stream.
+        resolved = check_tool(self.tool, dict(self.config or {}))
+        if self.argument is None and resolved.parser != "json":
+            raise ValueError(
+                f"tool {self.tool!r} reads {resolved.parser!r} text, not JSON arguments: "
+                "name the string field it runs, e.g. ToolSpec('python', argument='code')"
+            )
+
+
+@dataclass
+class ToolCall:
+    """One tool call of the assistant message, with its tool's result (None: no ToolSpec)."""
+
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: str = ""  # the JSON text as streamed (cut short where a tool aborted it)
+    result: ToolResult | None = None
+
+    @property
+    def content(self) -> str:
+        """What the model reads: the tool's output, then its error, if any."""
+        if self.result is None:
+            raise ValueError(f"tool call {self.id} ({self.name!r}) has no ToolSpec: answer it")
+        return _model_text(self.result)
+
+    def message(self) -> dict[str, Any]:
+        """The ``{"role": "tool", ...}`` entry that answers this call."""
+        return {"role": "tool", "tool_call_id": self.id, "content": self.content}
+
+
+def _model_text(result: ToolResult) -> str:
+    # The same text tool_result appends in an SGLang program (executor.appended_text, not
+    # imported: that module needs the SGLang frontend).
+    output, error = result.output, result.error
+    if result.status == "ok" or not error or error in output:
+        return output
+    sep = "" if not output or output.endswith("\n") else "\n"
+    return f"{output}{sep}{error}"
+
+
+@dataclass
+class ToolCalls:
+    """What a streamed completion asked for and what its tools returned."""
+
+    calls: list[ToolCall]
+    content: str | None  # the assistant's text beside its tool calls
+    finish_reason: str | None
+    aborted: str | None = None  # a tool stopped the stream early (validation), and why
+
+    def assistant_message(self) -> dict[str, Any]:
+        tool_calls = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in self.calls
+        ]
+        return {"role": "assistant", "content": self.content, "tool_calls": tool_calls}
+
+    def tool_messages(self) -> list[dict[str, Any]]:
+        """One message per call that ran; calls without a ToolSpec are yours to answer."""
+        return [c.message() for c in self.calls if c.result is not None]
+
+    def messages(self) -> list[dict[str, Any]]:
+        """The entries to append to ``messages`` for the next request."""
+        return [self.assistant_message(), *self.tool_messages()]
+
+    def timelines(self) -> dict[str, dict[str, Any]]:
+        return {c.id: c.result.to_dict() for c in self.calls if c.result is not None}
+
+
+@dataclass
+class _CallStream:
+    """One call while it streams: its session and, for a field, the field reader."""
+
+    call: ToolCall
+    spec: ToolSpec | None = None
+    session: ToolSession | None = None
+    reader: JsonFieldStream | None = None
+    error: str | None = None  # the arguments could not feed the tool
+    ended: bool = False  # end_input sent
+    parts: list[str] = field(default_factory=list)
+
+
+class PartialToolCalls:
+    """Feeds each tool call's arguments to a tool session as the chunks of one choice arrive."""
+
+    def __init__(
+        self,
+        tools: Mapping[str, ToolSpec],
+        *,
+        timeout_s: float = 30.0,  # for each result after the stream ended (one deadline)
+        t0: float | None = None,  # zero of the timelines: when the request was sent
+    ) -> None:
+        self.tools = dict(tools)
+        self.timeout_s = timeout_s
+        self.t0 = time.monotonic() if t0 is None else t0
+        self._streams: dict[int, _CallStream] = {}
+        self._content: list[str] = []
+        self._finish_reason: str | None = None
+
+    def feed(self, chunk: Any) -> None:
+        """Take one ``ChatCompletionChunk`` (choice 0; ``n=1`` is assumed)."""
+        now = time.monotonic()
+        for choice in getattr(chunk, "choices", None) or []:
+            if choice.index != 0:
+                continue
+            delta = choice.delta
+            if delta is not None and delta.content:
+                self._content.append(delta.content)
+            for piece in (delta.tool_calls if delta is not None else None) or []:
+                self._feed_call(piece, now)
+            if choice.finish_reason:
+                self._finish_reason = choice.finish_reason
+
+    @property
+    def abort_reason(self) -> str | None:
+        """Why a tool asked to stop decoding (e.g. an invalid field), or None."""
+        for stream in self._streams.values():
+            if stream.session is not None and not stream.ended:
+                reason = stream.session.abort_reason
+                if reason is not None:
+                    return reason
+        return None
+
+    def finish(self, timeout_s: float | None = None, aborted: str | None = None) -> ToolCalls:
+        """The stream ended: end every call's input and wait (one deadline) for the results."""
+        now = time.monotonic()
+        for stream in self._streams.values():
+            self._end(stream, now, cut_short=aborted is not None)
+        deadline = now + (self.timeout_s if timeout_s is None else timeout_s)
+        calls = []
+        for stream in sorted(self._streams.values(), key=lambda s: s.call.index):
+            stream.call.arguments = "".join(stream.parts)
+            stream.call.result = self._result(stream, deadline)
+            calls.append(stream.call)
+        content = "".join(self._content) or None
+        return ToolCalls(calls, content, self._finish_reason, aborted)
+
+    def close(self) -> None:
+        """Give up every call that has no result yet (its worker is ended)."""
+        for stream in self._streams.values():
+            if stream.session is not None:
+                stream.session.cancel("the tool calls were given up")
+
+    def _feed_call(self, piece: Any, now: float) -> None:
+        stream = self._streams.get(piece.index)
+        if stream is None:
+            # A new call: the previous ones are complete, so their tools can finish now.
+            for other in self._streams.values():
+                self._end(other, now)
+            stream = self._streams[piece.index] = _CallStream(ToolCall(index=piece.index))
+        call, function = stream.call, piece.function
+        call.id = call.id or piece.id or ""
+        if function is not None and function.name:
+            call.name += function.name
+        delta = (function.arguments if function is not None else None) or ""
+        stream.parts.append(delta)
+        if stream.session is None and stream.spec is None and call.name in self.tools:
+            self._start(stream)
+            delta = "".join(stream.parts)  # whatever came before the name was known
+        if delta and stream.session is not None and not stream.ended and stream.error is None:
+            self._feed_arguments(stream, delta, now)
+
+    def _start(self, stream: _CallStream) -> None:
+        spec = stream.spec = self.tools[stream.call.name]
+        try:
+            stream.session = ToolSession(
+                spec.tool,
+                partial=spec.partial,
+                config=dict(spec.config or {}),
+                t0=self.t0,
+                result_timeout_s=self.timeout_s,
+            )
+        # No worker (pool busy or shut down, a failed start) or a config that cannot travel:
+        # this call's error result, while the other calls of the message still run.
+        except (RuntimeError, OSError, ValueError) as e:
+            stream.error = f"tool {spec.tool!r} could not start: {e}"
+        stream.reader = JsonFieldStream(spec.argument) if spec.argument else None
+
+    def _feed_arguments(self, stream: _CallStream, delta: str, now: float) -> None:
+        assert stream.session is not None
+        if stream.reader is None:
+            stream.session.feed_text(delta, now)
+            return
+        try:
+            text = stream.reader.feed(delta)
+        except FieldStreamError as e:
+            self._fail(stream, str(e))
+            return
+        if text:
+            stream.session.feed_text(text, now)
+        if stream.reader.done:  # the string closed: the tool has its whole input
+            stream.session.end_input(now)
+            stream.ended = True
+
+    def _end(self, stream: _CallStream, now: float, cut_short: bool = False) -> None:
+        if stream.ended or stream.session is None or stream.error is not None:
+            return
+        stream.ended = True
+        if stream.reader is not None and not cut_short:
+            try:
+                stream.reader.close()
+            except FieldStreamError as e:
+                self._fail(stream, str(e))
+                return
+        stream.session.end_input(now)
+
+    def _fail(self, stream: _CallStream, error: str) -> None:
+        name = stream.call.name
+        stream.error = f"tool call {name!r}: {error}"
+        if stream.session is not None:
+            stream.session.cancel(stream.error)
+
+    def _result(self, stream: _CallStream, deadline: float) -> ToolResult | None:
+        if stream.spec is None:
+            return None
+        if stream.error is not None or stream.session is None:
+            timeline = ToolTimeline(status="error", error=stream.error)
+            timeline.result_ready_at = time.monotonic()
+            return ToolResult(timeline, self.t0)
+        # Not below a poll's length: a result already waiting must not read as a timeout.
+        return stream.session.result(max(deadline - time.monotonic(), 0.05))
+
+
+def run_tool_calls(
+    stream: Iterable[Any],
+    tools: Mapping[str, ToolSpec],
+    *,
+    timeout_s: float = 30.0,
+    t0: float | None = None,
+) -> ToolCalls:
+    """Read a streamed chat completion to its end (or until a tool aborts it), running each
+    tool call's arguments in its tool as they arrive; return the calls with their results."""
+    calls = PartialToolCalls(tools, timeout_s=timeout_s, t0=t0)
+    aborted = None
+    try:
+        for chunk in stream:
+            calls.feed(chunk)
+            aborted = calls.abort_reason
+            if aborted is not None:
+                # Closing the response makes the server abort the generation: decoding the
+                # rest of an invalid call would only cost time.
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
+                break
+        return calls.finish(aborted=aborted)
+    finally:
+        calls.close()
