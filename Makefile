@@ -15,7 +15,7 @@ $(INSTALLED): pyproject.toml
 
 # Builds the embedded default model once (seconds) into the cache directory.
 model: $(INSTALLED)
-	$(PY) -m conveyor_sgl.runtime.default_model
+	$(PY) -m conveyor_sgl.runtime.embedded.default_model
 
 # The code program with its timeline, then the short evaluation (tiny model, one repetition,
 # every workload and mode) with its table; its results go to .demo-results/, not eval/results/.

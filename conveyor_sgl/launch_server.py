@@ -1,8 +1,8 @@
-"""`python -m conveyor_sgl.launch_server [sglang server flags]`: see runtime/launcher.py."""
+"""`python -m conveyor_sgl.launch_server [sglang server flags]`: see runtime/embedded/launcher.py."""
 
 from __future__ import annotations
 
-from conveyor_sgl.runtime.launcher import main
+from conveyor_sgl.runtime.embedded.launcher import main
 
 if __name__ == "__main__":
     main()

@@ -30,11 +30,15 @@ import psutil
 import sglang as sgl
 
 from conveyor_sgl import partial_tool, tool_result
-from conveyor_sgl.runtime.pool import MAX_WORKERS_ENV, default_max_workers, shutdown_default_pool
+from conveyor_sgl.runtime.workers.pool import (
+    MAX_WORKERS_ENV,
+    default_max_workers,
+    shutdown_default_pool,
+)
 from programs.code_solver import forced
 
 _SAMPLE_S = 0.2
-_WORKER_MARK = "conveyor_sgl.runtime.worker"
+_WORKER_MARK = "conveyor_sgl.runtime.workers.worker"
 
 
 @sgl.function
@@ -170,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ[MAX_WORKERS_ENV] = str(args.max_workers)  # read by the default pool
     shutdown_default_pool()
-    from conveyor_sgl.runtime.server_process import EmbeddedServer
+    from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 
     serving = nullcontext(args.url) if args.url else EmbeddedServer()
     with MemorySampler() as sampler, serving as server:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import requests
 
-from conveyor_sgl.runtime.server_process import EmbeddedServer
+from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 
 PROMPT = "<|im_start|>user\nWrite some Python.<|im_end|>\n<|im_start|>assistant\n"
 CLOCK_TICKS = 100  # os.sysconf("SC_CLK_TCK") on Linux

@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from conveyor_sgl.runtime.default_model import TinyModelConfig, ensure_default_model
+from conveyor_sgl.runtime.embedded.default_model import TinyModelConfig, ensure_default_model
 
 # float32: this CPU has no bf16 instructions (no AVX-512), so bf16 matmuls are emulated and
 # slower than float32 ones.

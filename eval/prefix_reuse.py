@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--url")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    from conveyor_sgl.runtime.server_process import EmbeddedServer
+    from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 
     with nullcontext(args.url) if args.url else EmbeddedServer() as server:
         url = server if isinstance(server, str) else server.url

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from conveyor_sgl.runtime.cpu_affinity import TOOL_CPUS_ENV, format_cpus, parse_cpus, pin
+from conveyor_sgl.runtime.workers.cpu_affinity import TOOL_CPUS_ENV, format_cpus, parse_cpus, pin
 from eval.results import format_table
 from eval.session import EvalSession
 
@@ -130,7 +130,7 @@ def server(
     if url:
         yield url, None
         return
-    from conveyor_sgl.runtime.server_process import EmbeddedServer, ServerStartError
+    from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer, ServerStartError
 
     model_args = ["--model-path", str(model_path), *(extra_args or [])]
     try:

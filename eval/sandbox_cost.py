@@ -24,7 +24,7 @@ import time
 
 _CHILD = """\
 import json, os, sys
-from conveyor_sgl.runtime import sandbox
+from conveyor_sgl.runtime.sandbox import confine as sandbox
 from conveyor_sgl.tools.limits import limits_for
 layers = sandbox.enter(limits_for("python"), os.path.join(sys.argv[1], "w.work"))
 print(json.dumps({"layers": layers, "ms": sandbox.TIMINGS}))
@@ -55,8 +55,8 @@ def layer_costs(runs: int) -> tuple[list[str], dict[str, list[float]]]:
 def session_times(sessions: int, disable: str) -> list[float]:
     """Wall time (ms) of ``sessions`` back-to-back python sessions with ``disable`` set."""
     from conveyor_sgl import run_tool
-    from conveyor_sgl.runtime.pool import WorkerPool
-    from conveyor_sgl.runtime.sandbox_layers import DISABLE_ENV
+    from conveyor_sgl.runtime.sandbox.layers import DISABLE_ENV
+    from conveyor_sgl.runtime.workers.pool import WorkerPool
 
     os.environ[DISABLE_ENV] = disable  # read by the workers this pool spawns
     times = []

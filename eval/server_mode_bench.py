@@ -30,9 +30,9 @@ from sglang.lang.ir import SglSamplingParams
 
 from conveyor_sgl import partial_tool, tool_result
 from conveyor_sgl.primitives.endpoint import Endpoint, build_payload
-from conveyor_sgl.runtime.server_plugin import SERVER_TIME_KEY
+from conveyor_sgl.runtime.parsers.stop_text import StopHoldback
+from conveyor_sgl.runtime.server.plugin import SERVER_TIME_KEY
 from conveyor_sgl.runtime.session import ToolSession
-from conveyor_sgl.runtime.stop_text import StopHoldback
 from programs.code_solver import REFERENCE_CODE, TASK, forced, solve
 
 STATEMENTS_PER_REQUEST = 50  # short requests: CPU decoding slows down with the context
@@ -163,7 +163,7 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    from conveyor_sgl.runtime.server_process import EmbeddedServer
+    from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 
     flagged = EmbeddedServer(extra_args=["--tool-partial-execution"])
     with nullcontext(args.url) if args.url else flagged as server:

@@ -20,8 +20,8 @@ import threading
 import time
 from typing import Any
 
-from conveyor_sgl.runtime.pool import WorkerPool
 from conveyor_sgl.runtime.session import ToolSession
+from conveyor_sgl.runtime.workers.pool import WorkerPool
 
 # One unit of each tool's input: something cheap that really runs in the tool.
 UNITS = {

@@ -81,7 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="an SGLang server; default: start the embedded one")
     args = parser.parse_args()
-    from conveyor_sgl.runtime.server_process import EmbeddedServer
+    from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 
     with nullcontext(args.url) if args.url else EmbeddedServer() as server:
         url = server if isinstance(server, str) else server.url

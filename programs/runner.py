@@ -39,7 +39,7 @@ def demo(
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--url", help="an SGLang server; default: start the embedded one")
     args = parser.parse_args()
-    from conveyor_sgl.runtime.server_process import EmbeddedServer
+    from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 
     with nullcontext(args.url) if args.url else EmbeddedServer() as server:
         url = server if isinstance(server, str) else server.url

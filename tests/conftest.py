@@ -15,7 +15,7 @@ def server_url():
     if url:  # reuse a server the developer already runs
         yield url
         return
-    from conveyor_sgl.runtime.server_process import EmbeddedServer
+    from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 
     with EmbeddedServer() as server:
         yield server.url
@@ -25,7 +25,7 @@ def server_url():
 def flagged_server():
     """A server launched with ``--tool-partial-execution`` (both modes), started once; the
     tests/ directory is on its path for the test tools."""
-    from conveyor_sgl.runtime.server_process import EmbeddedServer
+    from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 
     tests_dir = os.path.dirname(os.path.abspath(__file__))
     flags = ["--tool-partial-execution", "--tool-allow-import-targets"]  # the test tools
@@ -46,7 +46,7 @@ def backend(server_url):
 def no_process_outlives_the_suite():
     """After the whole suite, nothing this test run started may still be running."""
     yield
-    from conveyor_sgl.runtime.pool import shutdown_default_pool
+    from conveyor_sgl.runtime.workers.pool import shutdown_default_pool
 
     shutdown_default_pool()
     leftover = [p for p in psutil.Process().children(recursive=True) if _alive(p)]

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import psutil
 import tools_for_tests as tt
 
-from conveyor_sgl.runtime.pool import WorkerPool, shutdown_default_pool
+from conveyor_sgl.runtime.workers.pool import WorkerPool, shutdown_default_pool
 from conveyor_sgl.tools.registry import register_tool
 
 TEST_TOOLS = {

@@ -31,8 +31,8 @@ from conveyor_sgl.primitives.token_ledger import (
     set_ledger,
     visible_text,
 )
+from conveyor_sgl.runtime.parsers.stop_text import StopHoldback
 from conveyor_sgl.runtime.session import ToolSession
-from conveyor_sgl.runtime.stop_text import StopHoldback
 
 DEFAULT_RESULT_TIMEOUT_S = 120.0
 _PENDING_ATTR = "_conveyor_pending_tools"

@@ -28,7 +28,7 @@ from conveyor_sgl.primitives.endpoint import (
     _event,
     sse_objects,
 )
-from conveyor_sgl.runtime.server_session import ELAPSED_HEADER, INFO_PATH, PARTIAL_TOOL_PATH
+from conveyor_sgl.runtime.server.tool_run import ELAPSED_HEADER, INFO_PATH, PARTIAL_TOOL_PATH
 from conveyor_sgl.tools.registry import ResolvedTool
 
 _UNIT_TIMES = ("decoded_at", "sent_at", "started_at", "finished_at")

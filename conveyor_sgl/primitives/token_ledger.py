@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conveyor_sgl.primitives.endpoint import Endpoint, GenerateEvent
-from conveyor_sgl.runtime.stop_text import trim_matched_stop
+from conveyor_sgl.runtime.parsers.stop_text import trim_matched_stop
 
 _ATTR = "_conveyor_ledger"
 

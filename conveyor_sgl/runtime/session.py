@@ -16,9 +16,11 @@ import weakref
 from enum import Enum
 from typing import Any, Self
 
-from conveyor_sgl.runtime import sandbox_layers
-from conveyor_sgl.runtime.channel import ChannelError
-from conveyor_sgl.runtime.messages import (
+from conveyor_sgl.runtime.parsers import ParseError, Unit, make_parser
+from conveyor_sgl.runtime.sandbox import layers as sandbox_layers
+from conveyor_sgl.runtime.timeline import ToolResult, ToolTimeline, UnitTiming
+from conveyor_sgl.runtime.workers.channel import ChannelError
+from conveyor_sgl.runtime.workers.messages import (
     AbortDecoding,
     Cancel,
     Envelope,
@@ -34,10 +36,8 @@ from conveyor_sgl.runtime.messages import (
     describe_error,
     encode,
 )
-from conveyor_sgl.runtime.parsers import ParseError, Unit, make_parser
-from conveyor_sgl.runtime.pool import WorkerPool, default_pool
-from conveyor_sgl.runtime.process import describe_exit
-from conveyor_sgl.runtime.timeline import ToolResult, ToolTimeline, UnitTiming
+from conveyor_sgl.runtime.workers.pool import WorkerPool, default_pool
+from conveyor_sgl.runtime.workers.process import describe_exit
 from conveyor_sgl.tools.limits import limits_for
 from conveyor_sgl.tools.registry import ResolvedTool, check_tool
 

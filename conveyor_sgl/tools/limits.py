@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 import yaml
 
-from conveyor_sgl.runtime.messages import Limits
+from conveyor_sgl.runtime.workers.messages import Limits
 from conveyor_sgl.tools.registry import ResolvedTool, resolve
 
 ENV_VAR = "CONVEYOR_SGL_LIMITS"

@@ -64,7 +64,7 @@ def client() -> Iterator[openai.OpenAI]:
     try:
         from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
     except ImportError:
-        from conveyor_sgl.runtime.server_process import EmbeddedServer
+        from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 
     # Warm tool workers, as in a process that has served before (a worker preloads the tools
     # of recent sessions): a first validation worker would spend the call importing jsonschema.

@@ -1,0 +1,1 @@
+"""The embedded default: launcher, server process, model builder and CPU kernels."""

@@ -1,0 +1,293 @@
+"""Start the stock SGLang HTTP server, with the embedded default model and CPU support.
+
+`python -m conveyor_sgl.launch_server [conveyor flags] [sglang server flags]`
+
+Every flag this launcher does not know goes to SGLang unchanged. It only adds defaults the
+user did not give: the embedded model when there is no `--model-path`, host 127.0.0.1,
+SGLANG_CACHE_DIR under conveyor_sgl's cache, and, on a machine without a GPU, SGLang's CPU
+engine with torch-native attention, a bounded KV pool and an idle scheduler that sleeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from conveyor_sgl.runtime.embedded.default_model import cache_root, ensure_default_model
+from conveyor_sgl.runtime.sandbox.layers import describe_layers
+from conveyor_sgl.runtime.server.plugin import ENABLE_ENV
+from conveyor_sgl.runtime.server.policy import POLICY_ENV, PolicyConfigError, load_policy
+from conveyor_sgl.runtime.workers.cpu_affinity import TOOL_CPUS_ENV, format_cpus, parse_cpus, pin
+
+DEFAULT_HOST = "127.0.0.1"
+MODEL_FLAGS = ("--model-path", "--model")
+# Upper bound on the KV pool: a few dozen requests of a few thousand tokens. SGLang still
+# caps the pool by free memory, so a larger --model-path only gets smaller, never bigger.
+CPU_MAX_TOTAL_TOKENS = 131072
+# Bounds the request-to-token table (rows x context length x 4 bytes), which SGLang sizes
+# for 4096 rows by default: 128 MiB at the default model's 8192-token context.
+CPU_MAX_RUNNING_REQUESTS = 64
+# (flags any of which means the user chose, what to add otherwise), in argv order.
+CPU_DEFAULTS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("--device",), ("--device", "cpu")),
+    (("--attention-backend",), ("--attention-backend", "torch_native")),
+    (("--sleep-on-idle",), ("--sleep-on-idle",)),
+    (
+        ("--max-total-tokens", "--mem-fraction-static"),
+        ("--max-total-tokens", str(CPU_MAX_TOTAL_TOKENS)),
+    ),
+    (("--max-running-requests",), ("--max-running-requests", str(CPU_MAX_RUNNING_REQUESTS))),
+)
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """What to hand SGLang: its argv, environment variables to set, and the device path."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    cpu: bool = False
+
+
+def plan_launch(
+    argv: Sequence[str],
+    *,
+    has_gpu: bool,
+    environ: Mapping[str, str],
+    default_model_path: Callable[[], Path | str] = ensure_default_model,
+) -> LaunchPlan:
+    """Add the defaults the user did not give; pure apart from `default_model_path()`."""
+    args = list(argv)
+    given = given_flags(args)
+    if not given.intersection(MODEL_FLAGS):
+        args += ["--model-path", str(default_model_path())]
+    if "--host" not in given:
+        args += ["--host", DEFAULT_HOST]
+    env: dict[str, str] = {}
+    if "SGLANG_CACHE_DIR" not in environ:
+        # SGLang writes ~/.cache/sglang otherwise; keep everything this project causes together.
+        env["SGLANG_CACHE_DIR"] = str(cache_root(environ) / "sglang")
+    cpu = not has_gpu or flag_value(args, "--device") == "cpu"
+    if cpu:
+        env["SGLANG_USE_CPU_ENGINE"] = "1"
+        for flags, addition in CPU_DEFAULTS:
+            if not given.intersection(flags):
+                args += addition
+    return LaunchPlan(argv=args, env=env, cpu=cpu)
+
+
+def given_flags(argv: Sequence[str]) -> set[str]:
+    """Long flags present in argv (`--x v` or `--x=v`), including keys of a `--config` file."""
+    flags = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
+    config = flag_value(argv, "--config")
+    if config:
+        flags |= _config_file_flags(Path(config))
+    return flags
+
+
+def flag_value(argv: Sequence[str], name: str) -> str | None:
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(name + "="):
+            value = arg.split("=", 1)[1]
+    return value  # the last occurrence wins, as in argparse
+
+
+def _config_file_flags(path: Path) -> set[str]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return set()  # SGLang reports a broken config file itself, with its own message
+    return {"--" + str(key).replace("_", "-") for key in data} if isinstance(data, dict) else set()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m conveyor_sgl.launch_server",
+        description="Stock SGLang server; flags not listed here go to SGLang (listed below).",
+        add_help=False,
+        allow_abbrev=False,  # an abbreviation of an SGLang flag must reach SGLang
+    )
+    parser.add_argument("-h", "--help", action="store_true", help="show this help and SGLang's")
+    parser.add_argument(
+        "--tool-partial-execution",
+        action="store_true",
+        help="run partial tools inside the server: parse decoded tokens where they are "
+        "produced and append tool output to the request's own tokens (the frontend "
+        "discovers it by itself)",
+    )
+    parser.add_argument(
+        "--cpus",
+        metavar="LIST",
+        help="serve on these CPUs only, e.g. 0 or 0-3 (every server process, and as many "
+        "torch threads); with --tool-cpus, tools cannot slow decoding on a CPU-only host",
+    )
+    parser.add_argument(
+        "--tool-cpus",
+        metavar="LIST",
+        help=f"run the server's tool workers on these CPUs (sets ${TOOL_CPUS_ENV})",
+    )
+    _add_policy_flags(parser)
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the SGLang argv and environment this launcher would use, then exit",
+    )
+    return parser
+
+
+def _add_policy_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "server-mode policy",
+        "what requests to /conveyor/partial_tool may use (with --tool-partial-execution); "
+        "closed by default. Anything else is refused with a 4xx naming the rule.",
+    )
+    group.add_argument(
+        "--tool-policy",
+        metavar="FILE",
+        help="a YAML policy (keys: tools, allow_import_targets, allow_callables, files_root, "
+        "allow_urls, allow_unconfined); the flags below override it",
+    )
+    group.add_argument(
+        "--tool-allow",
+        metavar="NAMES",
+        action="append",
+        help="comma-separated registered tools requests may use (default: the built-ins)",
+    )
+    group.add_argument(
+        "--tool-allow-import-targets",
+        action="store_true",
+        help="let requests name any 'module:Class' tool target (imported in the server)",
+    )
+    group.add_argument(
+        "--tool-allow-callables",
+        action="store_true",
+        help="let configs name callables to import and call (validation's 'function')",
+    )
+    group.add_argument(
+        "--tool-files-root",
+        metavar="DIR",
+        help="files tools may open (sql 'database', ATTACH) must be inside DIR "
+        "(default: none, ':memory:' only)",
+    )
+    group.add_argument(
+        "--tool-allow-url",
+        metavar="PREFIX",
+        action="append",
+        help="an http(s) URL prefix tools may fetch from (search 'service_url', also "
+        "inside planner's search config); repeatable (default: none)",
+    )
+    group.add_argument(
+        "--tool-allow-unconfined",
+        action="store_true",
+        help="run tools marked untrusted_code (python) even where the kernel cannot confine "
+        "them (no Landlock); without it such requests get 503",
+    )
+
+
+def policy_env(parser: argparse.ArgumentParser, ours: argparse.Namespace) -> dict[str, str]:
+    """The policy from --tool-policy and the flags, as the env var the plugin reads."""
+    names = [n.strip() for arg in ours.tool_allow or [] for n in arg.split(",") if n.strip()]
+    try:
+        policy = load_policy(
+            ours.tool_policy,
+            tools=names or None,
+            allow_import_targets=ours.tool_allow_import_targets,
+            allow_callables=ours.tool_allow_callables,
+            files_root=ours.tool_files_root,
+            allowed_urls=ours.tool_allow_url,
+            allow_unconfined=ours.tool_allow_unconfined,
+        )
+    except PolicyConfigError as e:
+        parser.error(str(e))
+    return {POLICY_ENV: policy.to_json()} if ours.tool_partial_execution else {}
+
+
+def has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    ours, rest = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    if ours.help:
+        parser.print_help()
+        print("\nSGLang server flags:\n", flush=True)
+        _print_sglang_help()
+        return
+    # Before torch is imported (has_gpu): its thread pool is sized from the affinity mask.
+    cpu_env = _cpu_split(parser, ours)
+    plan = plan_launch(rest, has_gpu=has_gpu(), environ=os.environ)
+    # The plugin reads this in every SGLang process (they inherit it); never leak it in.
+    server_mode = {ENABLE_ENV: "1" if ours.tool_partial_execution else "0"}
+    plan = replace(plan, env={**plan.env, **server_mode, **policy_env(parser, ours), **cpu_env})
+    if ours.dry_run:
+        print(json.dumps({"argv": plan.argv, "env": plan.env, "cpu": plan.cpu}, indent=2))
+        return
+    if POLICY_ENV in plan.env:
+        print(f"conveyor_sgl server-mode policy: {plan.env[POLICY_ENV]}", flush=True)
+        print(f"conveyor_sgl tool sandbox: {describe_layers()}", flush=True)
+    apply_plan(plan)
+    _run_sglang(plan.argv)
+
+
+def _cpu_split(parser: argparse.ArgumentParser, ours: argparse.Namespace) -> dict[str, str]:
+    """Pin this process (and so every server process) to --cpus; the env the split needs."""
+    env: dict[str, str] = {}
+    try:
+        if ours.tool_cpus:
+            env[TOOL_CPUS_ENV] = format_cpus(parse_cpus(ours.tool_cpus))
+        if ours.cpus:
+            cpus = parse_cpus(ours.cpus)
+            env["OMP_NUM_THREADS"] = str(len(cpus))
+            if not ours.dry_run:
+                pin(cpus)
+                os.environ["OMP_NUM_THREADS"] = env["OMP_NUM_THREADS"]  # read at torch import
+    except ValueError as e:
+        parser.error(str(e))
+    return env
+
+
+def apply_plan(plan: LaunchPlan) -> None:
+    # Before any sglang.srt import: SGLang reads SGLANG_USE_CPU_ENGINE at module load.
+    os.environ.update(plan.env)
+    if plan.cpu:
+        from conveyor_sgl.runtime.embedded.cpu_kernels import install_shim
+
+        install_shim()
+
+
+def _print_sglang_help() -> None:
+    from sglang.srt.server_args import prepare_server_args
+
+    try:
+        prepare_server_args(["--help"])
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            raise
+
+
+def _run_sglang(argv: list[str]) -> None:
+    # The same steps as `python -m sglang.launch_server`, minus its deprecation warning.
+    from sglang.launch_server import run_server
+    from sglang.srt.plugins import load_plugins
+    from sglang.srt.server_args import prepare_server_args
+    from sglang.srt.utils import kill_process_tree
+
+    load_plugins()
+    server_args = prepare_server_args(argv)
+    try:
+        run_server(server_args)
+    finally:
+        kill_process_tree(os.getpid(), include_parent=False)

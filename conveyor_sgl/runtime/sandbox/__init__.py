@@ -1,0 +1,1 @@
+"""The confinement layers of a tool worker, one per file; ``confine.enter`` applies them."""

@@ -1,0 +1,72 @@
+"""A seccomp filter on the tool's thread: no new sockets of the families it must not use.
+
+Landlock (ABI 7) does not mediate pathname unix sockets or UDP: a tool running as uid 0
+could connect to a root-owned socket such as a database's or a container daemon's, and,
+where the network namespace is missing, send UDP. Under ``confine`` the worker therefore
+refuses ``socket(AF_UNIX, ...)`` (``socketpair`` stays allowed: multiprocessing pipes and
+``socket.socketpair()`` keep working) and, with ``network: false``, ``socket(AF_INET*)`` and
+packet sockets, with EACCES. Like Landlock it is installed without TSYNC, on the calling (main)
+thread only, and inherited by the threads and processes the tool starts; the worker's ZeroMQ
+I/O thread, which owns the runtime channel, is not affected. Syscalls of another ABI (i386's
+``socketcall``, x32) are refused.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import platform
+import socket
+import struct
+
+from conveyor_sgl.runtime.sandbox.seccomp import _ARCHES, _PR_SET_NO_NEW_PRIVS, _Sock_fprog
+
+_LD_W_ABS, _JEQ_K, _JGE_K, _RET_K = 0x20, 0x15, 0x35, 0x06
+_RET_ALLOW, _RET_ERRNO = 0x7FFF0000, 0x00050000
+_SECCOMP_SET_MODE_FILTER = 1
+_X32_BIT = 0x40000000
+_NR, _ARCH, _ARG0 = 0, 4, 16
+_SOCKET_NR = {"x86_64": 41, "aarch64": 198}
+NETWORK_FAMILIES = (socket.AF_INET, socket.AF_INET6, socket.AF_PACKET)
+
+
+def refuse_families(families: tuple[int, ...]) -> bool:
+    """Make ``socket()`` of ``families`` fail with EACCES on this thread; False where the
+    architecture is unknown or the kernel refuses the filter."""
+    machine = platform.machine()
+    if machine not in _SOCKET_NR or not families:
+        return False
+    program = _program(_ARCHES[machine].audit, _SOCKET_NR[machine], families)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return False
+    fprog = _Sock_fprog(len(program) // 8, program)
+    seccomp = _ARCHES[machine].seccomp
+    return libc.syscall(seccomp, _SECCOMP_SET_MODE_FILTER, 0, ctypes.byref(fprog)) == 0
+
+
+def _program(audit_arch: int, socket_nr: int, families: tuple[int, ...]) -> bytes:
+    # (code, k, jump-if-true label, jump-if-false label); None: the next instruction.
+    body: list[tuple[int, int, str | None, str | None]] = [
+        (_LD_W_ABS, _ARCH, None, None),
+        (_JEQ_K, audit_arch, None, "foreign"),
+        (_LD_W_ABS, _NR, None, None),
+        (_JGE_K, _X32_BIT, "foreign", None),
+        (_JEQ_K, socket_nr, None, "allow"),
+        (_LD_W_ABS, _ARG0, None, None),
+        *((_JEQ_K, family, "deny", None) for family in families),
+        (_JEQ_K, 0xFFFFFFFF, "deny", "allow"),  # never true: ends the family list
+    ]
+    returns = {
+        "allow": _RET_ALLOW,
+        "deny": _RET_ERRNO | errno.EACCES,
+        "foreign": _RET_ERRNO | errno.EPERM,
+    }
+    at = {label: len(body) + i for i, label in enumerate(returns)}
+    out = bytearray()
+    for i, (code, k, jt, jf) in enumerate(body):
+        hop = [0 if label is None else at[label] - i - 1 for label in (jt, jf)]
+        out += struct.pack("=HBBI", code, hop[0], hop[1], k)
+    for value in returns.values():
+        out += struct.pack("=HBBI", _RET_K, 0, 0, value)
+    return bytes(out)

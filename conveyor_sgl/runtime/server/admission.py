@@ -1,0 +1,192 @@
+"""Applying the operator's ``ServerPolicy`` to one ``/conveyor/partial_tool`` request.
+
+``admit`` checks, in this order, and refuses with a ``PolicyError`` (a 4xx, its message naming
+the rule and the flag that changes it) before the step it guards:
+1. the tool string, before anything is imported: an allowed registered name (a target string
+   of a registered tool counts as its name), or a ``"module:Class"`` target only where the
+   operator allows targets;
+2. options the server owns (a tool's ``files_root_option``) are refused, then the config's
+   own checks run;
+3. what the config names (``Tool.config_references``), before anything is opened or fetched:
+   callables, file paths under the files root, URLs under an allowed prefix; then the
+   server sets the options it owns from the policy;
+4. the request's ``limits``, which may only tighten the tool's own;
+5. a tool that runs untrusted code needs the kernel's Landlock layer (else 503) unless the
+   operator opted out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from conveyor_sgl.runtime.sandbox.layers import kernel_layers
+from conveyor_sgl.runtime.server.policy import ServerPolicy
+from conveyor_sgl.runtime.workers.messages import Limits
+from conveyor_sgl.tools.base import ConfigReferences
+from conveyor_sgl.tools.limits import LimitsError, limits_for, parse_size
+from conveyor_sgl.tools.registry import ResolvedTool, registered_names_of, resolve, target_of_name
+
+_MEMORY = ("", ":memory:")  # SQLite's private databases: no file
+_NUMBERS = ("cpu_s", "memory_bytes", "file_bytes", "max_processes")
+
+
+class PolicyError(ValueError):
+    """A request the policy refuses; ``status`` is the HTTP answer (4xx, or 503)."""
+
+    def __init__(self, message: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """What a session may be started with: all three checked against the policy."""
+
+    tool: ResolvedTool
+    config: dict[str, Any]
+    limits: Limits
+
+
+def admit(
+    policy: ServerPolicy, tool: str, config: dict[str, Any], limits: Mapping[str, Any] | None
+) -> Admitted:
+    resolved = _resolve_allowed(policy, tool)
+    option = resolved.cls.files_root_option
+    if option is not None and option in config:
+        raise PolicyError(
+            f"policy: option {option!r} of tool {resolved.name!r} is set by the server "
+            "(--tool-files-root)"
+        )
+    try:
+        resolved.cls.check_config(dict(config))
+    except (TypeError, ValueError) as e:
+        raise PolicyError(f"tool {resolved.name!r}: bad config: {e}", 400) from None
+    check_references(policy, resolved.cls.config_references(config))
+    if option is not None:  # the server's own setting: "" allows no file, ":memory:" only
+        config = {**config, option: policy.files_root or ""}
+    admitted = Admitted(resolved, config, tightened(limits_for(resolved), limits))
+    check_confinement(policy, resolved)
+    return admitted
+
+
+def _resolve_allowed(policy: ServerPolicy, tool: str) -> ResolvedTool:
+    name = tool
+    if ":" in tool:
+        names = registered_names_of(tool)
+        if names:
+            allowed = [n for n in names if n in policy.allowed_tools()]
+            name = allowed[0] if allowed else names[0]
+        elif not policy.allow_import_targets:
+            raise PolicyError(
+                f"policy: tool {tool!r}: 'module:Class' targets from requests are not allowed "
+                "(--tool-allow-import-targets)"
+            )
+        else:
+            try:
+                return resolve(tool)
+            except (ValueError, TypeError, ImportError) as e:
+                raise PolicyError(f"tool {tool!r} could not start: {e}", 400) from None
+    allowed = policy.allowed_tools()
+    if target_of_name(name) is None:
+        raise PolicyError(f"unknown tool {name!r}; this server allows: {', '.join(allowed)}", 400)
+    if name not in allowed:
+        raise PolicyError(
+            f"policy: tool {name!r} is not allowed (--tool-allow); allowed: {', '.join(allowed)}"
+        )
+    return resolve(name)
+
+
+def check_references(policy: ServerPolicy, refs: ConfigReferences) -> None:
+    if refs.callables and not policy.allow_callables:
+        raise PolicyError(
+            f"policy: the config names the callable {refs.callables[0]!r}; callables in "
+            "configs are not allowed (--tool-allow-callables)"
+        )
+    for path in refs.paths:
+        check_path(policy, path)
+    for url in refs.urls:
+        if not policy.url_allowed(url):
+            allowed = ", ".join(policy.allowed_urls) or "none"
+            raise PolicyError(
+                f"policy: URL {url!r} is not allowed (--tool-allow-url); allowed: {allowed}"
+            )
+
+
+def check_path(policy: ServerPolicy, path: str) -> None:
+    """A file path must resolve (symlinks too) inside the files root; ':memory:' always may."""
+    if path in _MEMORY:
+        return
+    root = policy.files_root
+    if root is None:
+        raise PolicyError(
+            f"policy: file path {path!r} is not allowed: no files root is set, only "
+            "':memory:' (--tool-files-root)"
+        )
+    real = os.path.realpath(os.path.join(root, path))
+    if os.path.commonpath([real, root]) != root:
+        raise PolicyError(
+            f"policy: file path {path!r} is outside the files root (--tool-files-root)"
+        )
+
+
+def tightened(base: Limits, requested: Mapping[str, Any] | None) -> Limits:
+    """``base`` with the request's limits, each of which may only be tighter."""
+    if not requested:
+        return base
+    if not isinstance(requested, Mapping):
+        raise PolicyError(f"'limits' must be a JSON object, got {requested!r}", 400)
+    values = msgspec.structs.asdict(base)
+    unknown = sorted(set(requested) - set(values))
+    if unknown:
+        raise PolicyError(f"unknown limits {unknown}; known: {sorted(values)}", 400)
+    for key, value in requested.items():
+        if key in _NUMBERS:
+            value = _number(key, value)
+            if values[key] is not None and value > values[key]:
+                raise PolicyError(
+                    f"policy: limits may only tighten: {key} {value} is above the tool's "
+                    f"{values[key]}"
+                )
+        elif not isinstance(value, bool):
+            raise PolicyError(f"limit {key} must be true or false, got {value!r}", 400)
+        elif value != values[key] and value == (key == "network"):  # network on, confine off
+            raise PolicyError(
+                f"policy: limits may only tighten: {key} {str(value).lower()} is looser than "
+                f"the tool's {str(values[key]).lower()}"
+            )
+        values[key] = value
+    try:
+        return msgspec.convert(values, Limits)
+    except (msgspec.ValidationError, ValueError, LimitsError) as e:
+        raise PolicyError(f"bad limits: {e}", 400) from None
+
+
+def _number(key: str, value: Any) -> float:
+    if isinstance(value, str) and key in ("memory_bytes", "file_bytes"):
+        try:
+            return parse_size(value)
+        except ValueError as e:
+            raise PolicyError(f"limit {key}: {e}", 400) from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PolicyError(f"limit {key} must be a number, got {value!r}", 400)
+    return value
+
+
+def check_confinement(policy: ServerPolicy, resolved: ResolvedTool) -> None:
+    """Untrusted code runs in server mode only under the kernel's Landlock layer, unless the
+    operator opted out (a 503: the server, not the request, lacks something)."""
+    if not resolved.untrusted_code or policy.allow_unconfined:
+        return
+    layers = kernel_layers()
+    if "landlock" not in layers:
+        raise PolicyError(
+            f"tool {resolved.name!r} runs untrusted code and needs kernel confinement, but "
+            f"this host lacks the landlock layer (kernel layers here: {', '.join(layers) or 'none'}"
+            "); the operator may run it unconfined with --tool-allow-unconfined",
+            503,
+        )

@@ -1,0 +1,194 @@
+"""The operator's policy for server mode: what a request to ``/conveyor/partial_tool`` may use.
+
+In server mode every field of a request comes from a client the operator does not trust. The
+policy is set at launch (``launch_server`` flags and/or a YAML file, ``--tool-policy``) and
+handed to the HTTP process as JSON in ``POLICY_ENV``. Defaults are closed: the registered
+built-in tools only, no ``"module:Class"`` targets, no callables in configs, no files but
+``:memory:``, no outbound URLs, and no untrusted code without kernel confinement.
+``admission.py`` applies it to one request.
+
+YAML keys (all optional), with the flag each one mirrors::
+
+    tools: [python, sql]          # --tool-allow python,sql
+    allow_import_targets: false   # --tool-allow-import-targets
+    allow_callables: false        # --tool-allow-callables
+    files_root: /srv/conveyor     # --tool-files-root DIR
+    allow_urls: [http://127.0.0.1:8901/]   # --tool-allow-url PREFIX (repeatable)
+    allow_unconfined: false       # --tool-allow-unconfined
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from conveyor_sgl.tools.registry import builtin_names
+
+POLICY_ENV = "CONVEYOR_SGL_TOOL_POLICY"
+_YAML_KEYS = {
+    "tools": "tools",
+    "allow_import_targets": "allow_import_targets",
+    "allow_callables": "allow_callables",
+    "files_root": "files_root",
+    "allow_urls": "allowed_urls",
+    "allow_unconfined": "allow_unconfined",
+}
+
+
+class PolicyConfigError(ValueError):
+    """A policy file, flag or environment value that is not valid; the message says which."""
+
+
+@dataclass(frozen=True)
+class ServerPolicy:
+    tools: tuple[str, ...] | None = None  # None: the registered built-ins
+    allow_import_targets: bool = False
+    allow_callables: bool = False
+    files_root: str | None = None  # an absolute, real directory; None: ":memory:" only
+    allowed_urls: tuple[str, ...] = ()  # http(s) URL prefixes
+    allow_unconfined: bool = False
+
+    def __post_init__(self) -> None:
+        if self.tools is not None and not all(isinstance(t, str) and t for t in self.tools):
+            raise PolicyConfigError(f"policy tools must be non-empty names, got {self.tools!r}")
+        for name in ("allow_import_targets", "allow_callables", "allow_unconfined"):
+            if not isinstance(getattr(self, name), bool):
+                raise PolicyConfigError(f"policy {name} must be true or false")
+        root = self.files_root
+        if root is not None and not (
+            isinstance(root, str) and os.path.isabs(root) and os.path.realpath(root) == root
+        ):
+            raise PolicyConfigError(f"policy files_root must be a real absolute path, got {root!r}")
+        for prefix in self.allowed_urls:
+            _check_prefix(prefix)
+
+    def allowed_tools(self) -> tuple[str, ...]:
+        return tuple(builtin_names()) if self.tools is None else self.tools
+
+    def url_allowed(self, url: str) -> bool:
+        return any(url_matches(url, prefix) for prefix in self.allowed_urls)
+
+    def describe(self) -> dict[str, Any]:
+        """What requests may use (``/conveyor/info``)."""
+        return {
+            "tools": list(self.allowed_tools()),
+            "import_targets": self.allow_import_targets,
+            "callables": self.allow_callables,
+            "files_root": self.files_root,
+            "urls": list(self.allowed_urls),
+            "unconfined": self.allow_unconfined,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServerPolicy:
+        try:
+            data = json.loads(text)
+            names = {f.name for f in fields(cls)}
+            if not isinstance(data, dict) or not set(data) <= names:
+                raise PolicyConfigError(f"expected an object with the keys {sorted(names)}")
+            for key in ("tools", "allowed_urls"):
+                if isinstance(data.get(key), list):
+                    data[key] = tuple(data[key])
+            return cls(**data)
+        except (ValueError, TypeError) as e:
+            raise PolicyConfigError(f"${POLICY_ENV} is not a valid policy: {e}") from None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ServerPolicy:
+        text = environ.get(POLICY_ENV)
+        return cls() if not text else cls.from_json(text)
+
+
+def load_policy(path: str | Path | None = None, **flags: Any) -> ServerPolicy:
+    """The YAML file's policy (or the defaults), then each flag that was given (not None);
+    URLs from flags add to the file's."""
+    base = ServerPolicy() if path is None else _from_yaml(Path(path))
+    given = {k: v for k, v in flags.items() if v is not None and v is not False}
+    unknown = set(given) - {f.name for f in fields(ServerPolicy)}
+    if unknown:
+        raise PolicyConfigError(f"unknown policy settings: {sorted(unknown)}")
+    if "allowed_urls" in given:
+        given["allowed_urls"] = base.allowed_urls + tuple(given["allowed_urls"])
+    if "tools" in given:
+        given["tools"] = tuple(given["tools"])
+    if "files_root" in given:
+        given["files_root"] = real_directory(given["files_root"], "--tool-files-root")
+    return replace(base, **given)
+
+
+def _from_yaml(path: Path) -> ServerPolicy:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise PolicyConfigError(f"cannot read policy file {path}: {e}") from None
+    if not isinstance(data, dict) or not set(data) <= set(_YAML_KEYS):
+        raise PolicyConfigError(
+            f"policy file {path}: expected a mapping with the keys {sorted(_YAML_KEYS)}"
+        )
+    values = {_YAML_KEYS[k]: v for k, v in data.items() if v is not None}
+    for key in ("tools", "allowed_urls"):
+        if key in values:
+            if not isinstance(values[key], list):
+                raise PolicyConfigError(f"policy file {path}: {key} must be a list")
+            values[key] = tuple(values[key])
+    if "files_root" in values:
+        values["files_root"] = real_directory(values["files_root"], f"policy file {path}")
+    try:
+        return ServerPolicy(**values)
+    except PolicyConfigError as e:
+        raise PolicyConfigError(f"policy file {path}: {e}") from None
+
+
+def real_directory(path: object, where: str) -> str:
+    """``path`` resolved (symlinks too) and checked to be a directory."""
+    if not isinstance(path, str) or not path:
+        raise PolicyConfigError(f"{where}: files root must be a directory path, got {path!r}")
+    real = os.path.realpath(path)
+    if not os.path.isdir(real):
+        raise PolicyConfigError(f"{where}: files root {path!r} is not a directory")
+    return real
+
+
+def url_matches(url: str, prefix: str) -> bool:
+    """Same scheme, host and port, and the path under the prefix's path (whole segments)."""
+    try:
+        u, p = urlsplit(url), urlsplit(prefix)
+        if (
+            u.username
+            or u.password
+            or (u.scheme, u.hostname, u.port)
+            != (
+                p.scheme,
+                p.hostname,
+                p.port,
+            )
+        ):
+            return False
+    except ValueError:
+        return False  # an unparsable URL (a bad port) matches nothing
+    base = p.path.rstrip("/")
+    return u.path == base or u.path.startswith(base + "/") or (not base and not u.path)
+
+
+def _check_prefix(prefix: object) -> None:
+    if not isinstance(prefix, str):
+        raise PolicyConfigError(f"policy URL prefix must be a string, got {prefix!r}")
+    parts = urlsplit(prefix)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PolicyConfigError(
+            f"policy URL prefix must be http(s)://host[:port][/path], got {prefix!r}"
+        )

@@ -1,0 +1,165 @@
+"""The HTTP routes that server mode adds to SGLang's own FastAPI app.
+
+- ``GET /conveyor/info``: discovery (the frontend asks once per backend) and facts for tests:
+  version, the tools and what else requests may use (the operator's policy), parsers, the
+  pids of the tool workers this server started.
+- ``POST /conveyor/partial_tool``: a generation whose output feeds a tool inside the server
+  (see ``tool_run.py`` for the body and the SSE stream it answers with). The request
+  is admitted under the policy (``admission.py``) before anything is imported, opened
+  or fetched: a refusal is a 4xx naming the rule; a server that cannot serve now (no free
+  tool worker, no kernel confinement for untrusted code) answers 503. SGLang's own
+  ``--api-key`` middleware covers these routes as it covers every route of its app.
+
+The tool worker pool lives in the HTTP process, next to the ``TokenizerManager`` whose output
+stream feeds the sessions; its workers watch this process and die with it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import Request
+
+from conveyor_sgl.runtime.parsers import PARSERS
+from conveyor_sgl.runtime.sandbox import layers as sandbox_layers
+from conveyor_sgl.runtime.server.admission import PolicyError, admit
+from conveyor_sgl.runtime.server.policy import ServerPolicy
+from conveyor_sgl.runtime.server.tool_run import (
+    ELAPSED_HEADER,
+    INFO_PATH,
+    PARTIAL_TOOL_PATH,
+    PartialToolRequest,
+    ServerToolRun,
+)
+from conveyor_sgl.runtime.session import ToolSession
+from conveyor_sgl.runtime.workers.pool import PoolBusyError, WorkerPool
+from conveyor_sgl.runtime.workers.process import WorkerStartError
+
+WARM_WORKERS = 4
+# Threads for blocking session calls (taking a worker, waiting for results): enough for
+# every request SGLang runs at once, so one slow tool never queues another's wait.
+SESSION_THREADS = 64
+# How long a request waits for a tool worker when all are busy before it gets a 503.
+ACQUIRE_TIMEOUT_S = 10.0
+
+
+class ServerMode:
+    """What the routes share: the worker pool and the threads for blocking session calls."""
+
+    def __init__(
+        self,
+        pool: WorkerPool | None = None,
+        policy: ServerPolicy | None = None,
+        acquire_timeout_s: float = ACQUIRE_TIMEOUT_S,
+    ) -> None:
+        self.policy = policy or ServerPolicy()
+        self.acquire_timeout_s = acquire_timeout_s
+        self.pool = pool or WorkerPool(size=WARM_WORKERS)
+        self.executor = ThreadPoolExecutor(SESSION_THREADS, thread_name_prefix="conveyor")
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": "conveyor_sgl",
+            "version": _version(),
+            "tool_partial_execution": True,
+            "tools": list(self.policy.allowed_tools()),  # what requests may name
+            "policy": self.policy.describe(),
+            "parsers": sorted(PARSERS),
+            "sandbox": sandbox_layers.report(),  # what confines untrusted tools here
+            "worker_pids": self.pool.pids(),
+        }
+
+    async def partial_tool(self, request: Any) -> Any:
+        from fastapi.responses import StreamingResponse
+        from sglang.srt.entrypoints.http_server import get_global_state
+        from sglang.srt.managers.io_struct import GenerateReqInput
+        from sglang.srt.utils.json_response import dumps_json
+
+        t0 = time.monotonic()  # the zero of this call's timeline
+        try:
+            spec = PartialToolRequest.from_body(await request.json())
+            obj = GenerateReqInput(**{**spec.generate, "stream": True})
+        except (ValueError, TypeError) as e:
+            return _error(400, f"bad {PARTIAL_TOOL_PATH} request: {e}")
+        lock = threading.Lock()
+        try:
+            session = await self._in_thread(self.start_session, spec, t0)
+        except PolicyError as e:
+            return _error(e.status, str(e))
+        except PoolBusyError as e:  # the server is full: try again later
+            return _error(503, f"tool {spec.tool!r} could not start: {e}")
+        except WorkerStartError as e:
+            return _error(503, f"tool {spec.tool!r} could not start: {e}")
+        # What the request asked for is wrong (a config that cannot travel, a tool's check).
+        except (ValueError, TypeError, ImportError) as e:
+            return _error(400, f"tool {spec.tool!r} could not start: {e}")
+        run = ServerToolRun(
+            get_global_state().tokenizer_manager,
+            obj,
+            session,
+            t0=t0,
+            result_timeout=spec.result_timeout,
+            executor=self.executor,
+            dumps=dumps_json,
+            lock=lock,
+        )
+        # With this, the client converts our times (since receipt) to its own zero.
+        elapsed = {ELAPSED_HEADER: f"{time.monotonic() - t0:.6f}"}
+        return StreamingResponse(
+            run.events(request), media_type="text/event-stream", headers=elapsed
+        )
+
+    def start_session(self, spec: PartialToolRequest, t0: float) -> ToolSession:
+        """Admit the request under the policy, then take a worker (blocking: in a thread)."""
+        admitted = admit(self.policy, spec.tool, spec.config, spec.limits)
+        return ToolSession(
+            admitted.tool,
+            pool=self.pool,
+            partial=spec.partial,
+            config=admitted.config,
+            limits=admitted.limits,
+            mode="server",
+            t0=t0,
+            acquire_timeout_s=self.acquire_timeout_s,
+        )
+
+    async def _in_thread(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        import asyncio
+
+        return await asyncio.wrap_future(self.executor.submit(fn, *args, **kwargs))
+
+    def shutdown(self) -> None:
+        self.pool.shutdown()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def install_routes(app: Any, mode: ServerMode | None = None) -> ServerMode:
+    mode = mode or ServerMode()
+    app.add_api_route(INFO_PATH, mode.info, methods=["GET"])
+    app.add_api_route(PARTIAL_TOOL_PATH, _bound(mode), methods=["POST"])
+    return mode
+
+
+def _bound(mode: ServerMode) -> Any:
+    # FastAPI reads the signature to inject the request: a plain function, not a bound method.
+    async def partial_tool(request: Request) -> Any:
+        return await mode.partial_tool(request)
+
+    return partial_tool
+
+
+def _error(status: int, message: str) -> Any:
+    from sglang.srt.utils.json_response import orjson_response
+
+    return orjson_response({"error": {"message": message}}, status_code=status)
+
+
+def _version() -> str:
+    try:
+        return version("conveyor_sgl")
+    except PackageNotFoundError:
+        return "unknown"

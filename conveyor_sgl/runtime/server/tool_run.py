@@ -1,0 +1,162 @@
+"""One partial tool call inside the SGLang server (``--tool-partial-execution``).
+
+The request's own output stream, read from the ``TokenizerManager`` in the HTTP process,
+feeds a ``ToolSession``: the same parser, pool and worker code as client mode. The response
+is an SSE stream: first the generation's events exactly as ``/generate`` streams them, then
+``{"conveyor": "decode_end"}``, then ``{"conveyor": "result", "tool": <timeline dict>}``
+(times in seconds since the server received the request), then ``[DONE]``.
+
+Nothing here blocks the event loop: per token the session only parses and hands a frame to
+ZeroMQ (non-blocking); the calls that wait (taking a worker, waiting for the result,
+cancelling) run in a thread, one at a time per session (a lock), and the result is awaited
+in slices so that a client that goes away frees its tool within one slice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from conveyor_sgl.runtime.parsers.stop_text import StopHoldback
+from conveyor_sgl.runtime.server.plugin import SERVER_TIME_KEY
+from conveyor_sgl.runtime.session import ToolSession
+from conveyor_sgl.runtime.timeline import ToolResult
+
+T = TypeVar("T")
+INFO_PATH = "/conveyor/info"
+PARTIAL_TOOL_PATH = "/conveyor/partial_tool"
+ELAPSED_HEADER = "x-conveyor-server-elapsed"  # server seconds from receipt to response start
+DEFAULT_RESULT_TIMEOUT_S = 120.0  # the same default as tool_result() in client mode
+_WAIT_SLICE_S = 0.25  # how long one result wait may hold a thread before it looks up again
+SSE_DONE = b"data: [DONE]\n\n"
+CLIENT_GONE = "the client went away (disconnected, timed out or the program ended)"
+
+
+@dataclass(frozen=True)
+class PartialToolRequest:
+    """The body of ``POST /conveyor/partial_tool``; the server's policy decides what of it
+    may be used (``admission.py``)."""
+
+    tool: str  # a registered name, or a "module:Class" target where the policy allows them
+    generate: dict[str, Any]  # a /generate body (text or input_ids, sampling_params, ...)
+    partial: bool = True
+    config: dict[str, Any] = field(default_factory=dict)
+    result_timeout: float = DEFAULT_RESULT_TIMEOUT_S
+    limits: dict[str, Any] | None = None  # may only tighten the tool's own limits
+
+    @classmethod
+    def from_body(cls, body: Any) -> PartialToolRequest:
+        if not isinstance(body, dict):
+            raise TypeError("the body must be a JSON object")
+        known = {"tool", "generate", "partial", "config", "result_timeout", "limits"}
+        unknown = set(body) - known
+        if unknown:
+            raise ValueError(f"unknown fields: {sorted(unknown)}")
+        tool, generate = body.get("tool"), body.get("generate")
+        if not isinstance(tool, str) or not tool:
+            raise ValueError("'tool' must be a tool name or a 'module:Class' target")
+        if not isinstance(generate, dict):
+            raise TypeError("'generate' must be a /generate request body")
+        timeout = body.get("result_timeout", DEFAULT_RESULT_TIMEOUT_S)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError(f"'result_timeout' must be a positive number, got {timeout!r}")
+        config = body.get("config") or {}
+        if not isinstance(config, dict):
+            raise TypeError("'config' must be a JSON object")
+        limits = body.get("limits")
+        if limits is not None and not isinstance(limits, dict):
+            raise TypeError("'limits' must be a JSON object")
+        partial = bool(body.get("partial", True))
+        return cls(tool, generate, partial, config, float(timeout), limits)
+
+
+class ServerToolRun:
+    """Drives one generation and its tool session; ``events()`` is the response body."""
+
+    def __init__(
+        self,
+        tokenizer_manager: Any,
+        obj: Any,
+        session: ToolSession,
+        *,
+        t0: float,
+        result_timeout: float,
+        executor: Executor,
+        dumps: Callable[[Any], bytes],
+        lock: threading.Lock,
+    ) -> None:
+        self.tm = tokenizer_manager
+        self.obj = obj  # a GenerateReqInput with stream=True
+        self.session = session
+        self.t0 = t0
+        self.result_timeout = result_timeout
+        self._executor = executor
+        self._dumps = dumps
+        self._lock = lock
+
+    async def events(self, request: Any) -> AsyncIterator[bytes]:
+        decoded = False
+        try:
+            async for frame in self._decode(request):
+                yield frame
+            decoded = True
+            self.session.end_input()
+            reason = self.session.abort_reason
+            yield self._sse({"conveyor": "decode_end", "abort_reason": reason})
+            result = await self._wait_result()
+            yield self._sse({"conveyor": "result", "tool": result.to_dict(self.t0)})
+        except (ValueError, TypeError) as e:  # generate_request's answers to a bad request
+            yield self._sse({"error": {"message": str(e), "type": "invalid_request_error"}})
+        finally:
+            # Reached at once when the client goes away: Starlette cancels this stream when
+            # the connection drops, wherever it awaits (decoding or the result's wait).
+            if self.session.timeline.status is None:
+                # Not awaited: a cancelled response may not await anything any more.
+                self._executor.submit(self._locked, self.session.cancel, CLIENT_GONE)
+            if not decoded and isinstance(self.obj.rid, str) and self.obj.rid:
+                self.tm.abort_request(self.obj.rid)  # nobody reads its tokens any more
+        yield SSE_DONE
+
+    async def _decode(self, request: Any) -> AsyncIterator[bytes]:
+        holdback = StopHoldback((self.obj.sampling_params or {}).get("stop"))
+        async with aclosing(self.tm.generate_request(self.obj, request)) as outputs:
+            async for out in outputs:
+                meta = out.get("meta_info") or {}
+                # The moment the HTTP process had the token (the plugin's stamp).
+                now = meta.get(SERVER_TIME_KEY) or time.monotonic()
+                finished = meta.get("finish_reason") is not None
+                delta = holdback.delta(out.get("text") or "", meta, finished)
+                if delta:
+                    self.session.feed_text(delta, now)
+                yield self._sse(out)
+                if not finished and self.session.abort_reason is not None:
+                    # The tool asked to stop: end the request in the scheduler right now.
+                    self.tm.abort_request(self.obj.rid)
+                    return
+
+    async def _wait_result(self) -> ToolResult:
+        deadline = time.monotonic() + self.result_timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return await self.call(self.session.result, 0.0)
+            result = await self.call(self.session.wait, min(remaining, _WAIT_SLICE_S))
+            if result is not None:
+                return result
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking session call in the session thread pool, one at a time."""
+        return await asyncio.wrap_future(self._executor.submit(self._locked, fn, *args))
+
+    def _locked(self, fn: Callable[..., T], *args: Any) -> T:
+        with self._lock:
+            return fn(*args)
+
+    def _sse(self, obj: Any) -> bytes:
+        return b"data: " + self._dumps(obj) + b"\n\n"

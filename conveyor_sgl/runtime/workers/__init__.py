@@ -1,0 +1,1 @@
+"""Tool worker processes: their messages and channel, the fork server, the pool, the runner."""

@@ -1,0 +1,123 @@
+"""The tool worker process: ``python -m conveyor_sgl.runtime.workers.worker --endpoint ipc://...``.
+
+A worker connects to the runtime, says ``ready``, preloads the tools it is told to
+(``--preload``, see ``Tool.preload``; a start that arrives meanwhile waits in the socket),
+serves exactly one tool session
+(start, feed..., finish or cancel) and exits, so model-written code never leaks state into
+the next session. It watches its parent and dies with it, so no worker outlives the runtime.
+It must stay cheap to start: it imports neither sglang nor torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+
+import zmq
+
+from conveyor_sgl.runtime.sandbox import confine as sandbox
+from conveyor_sgl.runtime.workers.channel import Channel
+from conveyor_sgl.runtime.workers.cpu_affinity import pin_from_env
+from conveyor_sgl.runtime.workers.messages import Envelope, Limits, Ready
+from conveyor_sgl.runtime.workers.tool_runner import ToolRunner
+from conveyor_sgl.tools.registry import load_tool_class
+
+EXIT_ORPHANED = 70
+PARENT_POLL_S = 0.2
+IDLE_POLL_S = 1.0
+FLUSH_S = 2.0  # how long the last frames (the result) may take to leave at exit
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    pin_from_env()  # before any thread starts: the watcher and ZeroMQ's inherit the mask
+    if args.parent_pid:
+        _watch_parent(args.parent_pid)
+    context = zmq.Context()
+    channel = Channel(args.endpoint, bind=False, context=context)
+    try:
+        channel.send(Envelope(session="", payload=Ready(pid=os.getpid())))
+        preload(args.preload)
+        serve(channel, ToolRunner(functools.partial(enter_sandbox, endpoint=args.endpoint)))
+    finally:
+        channel.close(linger_s=FLUSH_S)
+        context.term()
+    return 0
+
+
+def serve(channel: Channel, runner: ToolRunner) -> None:
+    """Feed received envelopes to the runner and send back what it produces, until done."""
+    while not runner.done:
+        envelope = channel.recv(timeout_s=IDLE_POLL_S)
+        if envelope is None:
+            continue
+        # Queued as produced: a unit's unit_done does not wait for the units after it.
+        for payload in runner.handle(envelope):
+            # Read the session per payload: the runner learns it while handling start.
+            channel.send(Envelope(session=runner.session, payload=payload))
+
+
+def preload(targets: str) -> None:
+    """Call ``preload`` of each ``"module:Class"`` in the comma-separated list. Our own code,
+    before the sandbox; a failure only costs speed (the session's start reports real errors)."""
+    for target in filter(None, targets.split(",")):
+        try:
+            load_tool_class(target).preload()
+        except Exception as e:  # noqa: BLE001 - see above
+            print(f"conveyor worker: preload of {target} failed: {e!r}", file=sys.stderr)
+
+
+def enter_sandbox(limits: Limits, endpoint: str = "") -> list[str]:
+    """Confine this process before any tool code runs (see ``sandbox.py``); the layers in
+    force, which the session's result carries."""
+    return sandbox.enter(limits, sandbox.workdir_for(endpoint))
+
+
+def _watch_parent(parent_pid: int) -> None:
+    # A thread, not a socket deadline: it fires even while tool code blocks the main thread.
+    # (PR_SET_PDEATHSIG is not used: it fires when the spawning *thread* exits.)
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_S)
+        _die_with_group()
+
+    threading.Thread(target=watch, name="conveyor-parent-watch", daemon=True).start()
+
+
+def _die_with_group() -> None:
+    # The pool starts each worker as a process-group leader; model-written code may have
+    # started processes of its own, and they go too.
+    if os.getpgrp() == os.getpid():
+        os.killpg(os.getpid(), signal.SIGKILL)
+    os._exit(EXIT_ORPHANED)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="conveyor_sgl tool worker (one session)")
+    parser.add_argument("--endpoint", required=True, help="runtime channel, e.g. ipc:///tmp/x")
+    parser.add_argument("--parent-pid", type=int, default=0, help="exit when this pid is gone")
+    parser.add_argument("--preload", default="", help="tools to preload, module:Class,...")
+    return parser.parse_args(argv)
+
+
+def _exit(code: int) -> None:
+    # os._exit: model-written code may have left non-daemon threads or atexit hooks behind;
+    # the session is over, so nothing of it may delay the exit.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    try:
+        code = main()
+    except Exception:  # noqa: BLE001 - printed here, because the exit below is forced
+        traceback.print_exc()
+        code = 1
+    _exit(code)

@@ -1,0 +1,103 @@
+"""The SGLang plugin does nothing unless the server was launched with the flag."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from importlib.metadata import entry_points
+
+import pytest
+import requests
+import sglang as sgl
+from sglang.srt.plugins.hook_registry import HookRegistry
+
+from conveyor_sgl import partial_tool, tool_result
+from conveyor_sgl.runtime.embedded.launcher import build_parser, main
+from conveyor_sgl.runtime.server import plugin as server_plugin
+from programs.code_solver import forced
+
+OUR_TARGETS = (server_plugin.HTTP_LAUNCH, server_plugin.OUTPUT_STREAM)
+
+
+@pytest.fixture
+def clean_registry():
+    """Take out whatever hooks a test registered on our targets (the registry is global)."""
+    before = {target: list(HookRegistry._hooks.get(target, [])) for target in OUR_TARGETS}
+    yield
+    for target, hooks in before.items():
+        if hooks:
+            HookRegistry._hooks[target] = hooks
+        else:
+            HookRegistry._hooks.pop(target, None)
+
+
+def _registered() -> dict[str, int]:
+    return {target: len(HookRegistry._hooks.get(target, [])) for target in OUR_TARGETS}
+
+
+def test_the_plugin_is_registered_with_sglang():
+    plugins = {ep.name: ep.value for ep in entry_points(group="sglang.srt.plugins")}
+    assert plugins.get("conveyor_sgl") == "conveyor_sgl.runtime.server.plugin:register"
+
+
+def test_without_the_flag_no_hook_is_registered(clean_registry, monkeypatch):
+    monkeypatch.delenv(server_plugin.ENABLE_ENV, raising=False)
+    before = _registered()
+    server_plugin.register()
+    assert _registered() == before
+    monkeypatch.setenv(server_plugin.ENABLE_ENV, "0")
+    server_plugin.register()
+    assert _registered() == before
+
+
+def test_with_the_flag_only_the_http_process_hooks(clean_registry, monkeypatch):
+    monkeypatch.setenv(server_plugin.ENABLE_ENV, "1")
+    before = _registered()
+    server_plugin.register()
+    assert _registered() == {target: before[target] + 1 for target in OUR_TARGETS}
+
+
+def test_with_the_flag_sglang_children_stay_out(clean_registry, monkeypatch):
+    # SGLang's scheduler and detokenizer are multiprocessing children of the HTTP process.
+    monkeypatch.setenv(server_plugin.ENABLE_ENV, "1")
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
+    before = _registered()
+    server_plugin.register()
+    assert _registered() == before
+
+
+def test_launcher_lists_the_flag_and_passes_it_to_sglang(capsys, monkeypatch):
+    assert "--tool-partial-execution" in build_parser().format_help()
+    monkeypatch.setattr("conveyor_sgl.runtime.embedded.launcher.has_gpu", lambda: False)
+    monkeypatch.setenv(server_plugin.ENABLE_ENV, "1")  # inherited from elsewhere: ignored
+    for argv, expected in ((["--tool-partial-execution"], "1"), ([], "0")):
+        main(["--dry-run", "--model-path", "/m", *argv])
+        plan = json.loads(capsys.readouterr().out)
+        assert plan["env"][server_plugin.ENABLE_ENV] == expected
+        assert "--tool-partial-execution" not in plan["argv"]
+
+
+@sgl.function
+def echo(s, text, mode=None):
+    s += "Lines:\n" + partial_tool("lines", tool="python", mode=mode, max_tokens=64, regex=text)
+    s += "\nResult:\n" + tool_result("lines", timeout=60)
+
+
+@pytest.mark.server
+def test_a_plain_server_has_no_conveyor_routes(server_url):
+    assert requests.get(server_url + "/conveyor/info", timeout=10).status_code == 404
+    res = requests.post(server_url + "/conveyor/partial_tool", json={}, timeout=10)
+    assert res.status_code == 404
+    body = {"text": "hi", "sampling_params": {"max_new_tokens": 2}}
+    meta = requests.post(server_url + "/generate", json=body, timeout=60).json()["meta_info"]
+    assert server_plugin.SERVER_TIME_KEY not in meta
+
+
+@pytest.mark.server
+def test_on_a_plain_server_auto_is_client_mode_and_server_mode_is_refused(backend):
+    state = echo.run(text=forced("print(6 * 7)\n"), backend=backend)
+    assert state.error() is None, state.error()
+    tool = state.get_meta_info("lines")["tool"]
+    assert (tool["mode"], tool["output"]) == ("client", "42\n")
+    state = echo.run(text=forced("print(1)\n"), mode="server", backend=backend)
+    assert "--tool-partial-execution" in str(state.error())
