@@ -28,10 +28,18 @@ from conveyor_sgl.primitives.endpoint import (
     _event,
     sse_objects,
 )
-from conveyor_sgl.runtime.server.tool_run import ELAPSED_HEADER, INFO_PATH, PARTIAL_TOOL_PATH
+from conveyor_sgl.runtime.server.protocol import (
+    DECODE_END,
+    ELAPSED_HEADER,
+    EVENT_KEY,
+    INFO_PATH,
+    PARTIAL_TOOL_PATH,
+    RESULT,
+    PartialToolRequest,
+)
+from conveyor_sgl.runtime.timeline import ToolTimeline
 from conveyor_sgl.tools.registry import ResolvedTool
 
-_UNIT_TIMES = ("decoded_at", "sent_at", "started_at", "finished_at")
 _INFO_ATTR = "_conveyor_server_info"
 
 
@@ -94,7 +102,7 @@ class ServerToolCall:
 
     def generation(self) -> Generator[GenerateEvent, None, None]:
         for obj in self._objects:
-            if obj.get("conveyor") == "decode_end":
+            if obj.get(EVENT_KEY) == DECODE_END:
                 self._decoded_at = time.monotonic()
                 self.abort_reason = obj.get("abort_reason")
                 self._start_result_reader()
@@ -131,16 +139,10 @@ class ServerToolCall:
 
     def _lost(self, error: str, status: str) -> dict[str, Any]:
         """No result came from the server: the timeline this side knows, as client mode's."""
-        decoded = None if self._decoded_at is None else self._decoded_at - self.sent_at
-        return {
-            "status": status,
-            "output": "",
-            "error": error,
-            "mode": "server",
-            "units": [],
-            "decode_finished_at": decoded,
-            "result_ready_at": time.monotonic() - self.sent_at,
-        }
+        timeline = ToolTimeline(mode="server", status=status, error=error)
+        timeline.decode_finished_at = self._decoded_at
+        timeline.result_ready_at = time.monotonic()
+        return timeline.to_dict(self.sent_at)
 
     def _start_result_reader(self) -> None:
         # The program goes on (fills, other gens) while the tool finishes: read the result
@@ -155,7 +157,7 @@ class ServerToolCall:
         error: EndpointError | None = None
         try:
             for obj in self._objects:  # to the end: the connection is done with when we answer
-                if obj.get("conveyor") == "result":
+                if obj.get(EVENT_KEY) == RESULT:
                     tool = obj["tool"]
         except Exception as e:  # noqa: BLE001 - handed to the waiting tool_result as data
             error = e if isinstance(e, EndpointError) else EndpointError(str(e))
@@ -181,17 +183,7 @@ def _socket_of(response: requests.Response) -> socket.socket | None:
 
 def shift_timeline(tool: dict[str, Any], offset: float) -> dict[str, Any]:
     """Times since the server received the request -> since the client sent it."""
-
-    def shift(t: float | None) -> float | None:
-        return None if t is None else t + offset
-
-    units = [{**u, **{k: shift(u.get(k)) for k in _UNIT_TIMES}} for u in tool.get("units", [])]
-    return {
-        **tool,
-        "units": units,
-        "decode_finished_at": shift(tool.get("decode_finished_at")),
-        "result_ready_at": shift(tool.get("result_ready_at")),
-    }
+    return ToolTimeline.from_dict(tool, t0=offset).to_dict(0.0)
 
 
 def wire_tool(resolved: ResolvedTool, info: dict[str, Any] | None) -> str:
@@ -205,13 +197,7 @@ def wire_tool(resolved: ResolvedTool, info: dict[str, Any] | None) -> str:
 def request_body(
     tool_name: str, partial: bool, config: dict[str, Any], generate: dict[str, Any]
 ) -> dict[str, Any]:
-    """``tool_name``: the registered name (a ``"module:Class"`` target only for a class that
-    is not registered); the server resolves it under its own policy."""
+    """``tool_name``: from ``wire_tool``; the server resolves it under its own policy."""
     # The server waits for the result at most as long as this side reads a stream.
-    return {
-        "tool": tool_name,
-        "partial": partial,
-        "config": config,
-        "generate": generate,
-        "result_timeout": READ_TIMEOUT_S,
-    }
+    request = PartialToolRequest(tool_name, generate, partial, config, READ_TIMEOUT_S)
+    return request.to_body()

@@ -31,6 +31,15 @@ class UnitTiming:
             "after": self.after,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], t0: float = 0.0) -> UnitTiming:
+        """The inverse of ``to_dict(t0)``: times since ``t0`` back to the absolute clock."""
+        times = {key: _at(data.get(key), t0) for key in _UNIT_TIMES}
+        return cls(text=data["text"], after=data.get("after"), **times)
+
+
+_UNIT_TIMES = ("decoded_at", "sent_at", "started_at", "finished_at")
+
 
 @dataclass
 class ToolTimeline:
@@ -56,8 +65,29 @@ class ToolTimeline:
         }
 
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], t0: float = 0.0) -> ToolTimeline:
+        """The inverse of ``to_dict(t0)``: how the client reads the server's timeline (its
+        times count from the server's receipt of the request: ``t0`` moves them to the
+        client's zero)."""
+        return cls(
+            mode=data["mode"],
+            units=[UnitTiming.from_dict(unit, t0) for unit in data.get("units", [])],
+            decode_finished_at=_at(data.get("decode_finished_at"), t0),
+            result_ready_at=_at(data.get("result_ready_at"), t0),
+            status=data.get("status"),
+            output=data.get("output", ""),
+            error=data.get("error"),
+            sandbox=data.get("sandbox"),
+        )
+
+
 def _since(t: float | None, t0: float) -> float | None:
     return None if t is None else t - t0
+
+
+def _at(t: float | None, t0: float) -> float | None:
+    return None if t is None else t + t0
 
 
 @dataclass

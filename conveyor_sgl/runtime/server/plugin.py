@@ -26,8 +26,9 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any
 
+from conveyor_sgl.runtime.server.protocol import SERVER_TIME_KEY
+
 ENABLE_ENV = "CONVEYOR_SGL_TOOL_PARTIAL_EXECUTION"
-SERVER_TIME_KEY = "conveyor_server_time"
 HTTP_LAUNCH = "sglang.srt.entrypoints.http_server.launch_server"
 OUTPUT_STREAM = "sglang.srt.managers.tokenizer_manager.TokenizerManager._wait_one_response"
 

@@ -28,13 +28,13 @@ from conveyor_sgl.runtime.parsers import PARSERS
 from conveyor_sgl.runtime.sandbox import layers as sandbox_layers
 from conveyor_sgl.runtime.server.admission import PolicyError, admit
 from conveyor_sgl.runtime.server.policy import ServerPolicy
-from conveyor_sgl.runtime.server.tool_run import (
+from conveyor_sgl.runtime.server.protocol import (
     ELAPSED_HEADER,
     INFO_PATH,
     PARTIAL_TOOL_PATH,
     PartialToolRequest,
-    ServerToolRun,
 )
+from conveyor_sgl.runtime.server.tool_run import ServerToolRun
 from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.runtime.workers.pool import PoolBusyError, WorkerPool
 from conveyor_sgl.runtime.workers.process import WorkerStartError

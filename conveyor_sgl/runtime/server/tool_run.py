@@ -2,9 +2,8 @@
 
 The request's own output stream, read from the ``TokenizerManager`` in the HTTP process,
 feeds a ``ToolSession``: the same parser, pool and worker code as client mode. The response
-is an SSE stream: first the generation's events exactly as ``/generate`` streams them, then
-``{"conveyor": "decode_end"}``, then ``{"conveyor": "result", "tool": <timeline dict>}``
-(times in seconds since the server received the request), then ``[DONE]``.
+is the SSE stream that ``protocol.py`` describes: the generation's events, ``decode_end``, the
+tool's result and timeline, ``[DONE]``.
 
 Nothing here blocks the event loop: per token the session only parses and hands a frame to
 ZeroMQ (non-blocking); the calls that wait (taking a worker, waiting for the result,
@@ -20,60 +19,22 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from contextlib import aclosing
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from conveyor_sgl.runtime.parsers.stop_text import StopHoldback
-from conveyor_sgl.runtime.server.plugin import SERVER_TIME_KEY
+from conveyor_sgl.runtime.server.protocol import (
+    DECODE_END,
+    EVENT_KEY,
+    RESULT,
+    SERVER_TIME_KEY,
+    SSE_DONE,
+)
 from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.runtime.timeline import ToolResult
 
 T = TypeVar("T")
-INFO_PATH = "/conveyor/info"
-PARTIAL_TOOL_PATH = "/conveyor/partial_tool"
-ELAPSED_HEADER = "x-conveyor-server-elapsed"  # server seconds from receipt to response start
-DEFAULT_RESULT_TIMEOUT_S = 120.0  # the same default as tool_result() in client mode
 _WAIT_SLICE_S = 0.25  # how long one result wait may hold a thread before it looks up again
-SSE_DONE = b"data: [DONE]\n\n"
 CLIENT_GONE = "the client went away (disconnected, timed out or the program ended)"
-
-
-@dataclass(frozen=True)
-class PartialToolRequest:
-    """The body of ``POST /conveyor/partial_tool``; the server's policy decides what of it
-    may be used (``admission.py``)."""
-
-    tool: str  # a registered name, or a "module:Class" target where the policy allows them
-    generate: dict[str, Any]  # a /generate body (text or input_ids, sampling_params, ...)
-    partial: bool = True
-    config: dict[str, Any] = field(default_factory=dict)
-    result_timeout: float = DEFAULT_RESULT_TIMEOUT_S
-    limits: dict[str, Any] | None = None  # may only tighten the tool's own limits
-
-    @classmethod
-    def from_body(cls, body: Any) -> PartialToolRequest:
-        if not isinstance(body, dict):
-            raise TypeError("the body must be a JSON object")
-        known = {"tool", "generate", "partial", "config", "result_timeout", "limits"}
-        unknown = set(body) - known
-        if unknown:
-            raise ValueError(f"unknown fields: {sorted(unknown)}")
-        tool, generate = body.get("tool"), body.get("generate")
-        if not isinstance(tool, str) or not tool:
-            raise ValueError("'tool' must be a tool name or a 'module:Class' target")
-        if not isinstance(generate, dict):
-            raise TypeError("'generate' must be a /generate request body")
-        timeout = body.get("result_timeout", DEFAULT_RESULT_TIMEOUT_S)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise ValueError(f"'result_timeout' must be a positive number, got {timeout!r}")
-        config = body.get("config") or {}
-        if not isinstance(config, dict):
-            raise TypeError("'config' must be a JSON object")
-        limits = body.get("limits")
-        if limits is not None and not isinstance(limits, dict):
-            raise TypeError("'limits' must be a JSON object")
-        partial = bool(body.get("partial", True))
-        return cls(tool, generate, partial, config, float(timeout), limits)
 
 
 class ServerToolRun:
@@ -108,9 +69,9 @@ class ServerToolRun:
             decoded = True
             self.session.end_input()
             reason = self.session.abort_reason
-            yield self._sse({"conveyor": "decode_end", "abort_reason": reason})
+            yield self._sse({EVENT_KEY: DECODE_END, "abort_reason": reason})
             result = await self._wait_result()
-            yield self._sse({"conveyor": "result", "tool": result.to_dict(self.t0)})
+            yield self._sse({EVENT_KEY: RESULT, "tool": result.to_dict(self.t0)})
         except (ValueError, TypeError) as e:  # generate_request's answers to a bad request
             yield self._sse({"error": {"message": str(e), "type": "invalid_request_error"}})
         finally:

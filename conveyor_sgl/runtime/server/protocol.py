@@ -1,0 +1,73 @@
+"""The wire contract of server mode, in one place: the client (``primitives/server_mode``)
+and the server (``routes``, ``tool_run``, ``plugin``) both import it, and nothing else of
+each other.
+
+``POST PARTIAL_TOOL_PATH`` with a ``PartialToolRequest`` body answers an SSE stream: the
+generation's events exactly as ``/generate`` streams them (each ``meta_info`` stamped with
+``SERVER_TIME_KEY``), then ``{EVENT_KEY: DECODE_END, "abort_reason": ...}``, then
+``{EVENT_KEY: RESULT, "tool": <ToolTimeline.to_dict>}`` (times in seconds since the server
+received the request; ``ELAPSED_HEADER`` says how long it had the request before answering),
+then ``SSE_DONE``. ``GET INFO_PATH`` says the server runs the flag, and what it allows.
+
+Stdlib only: every SGLang process imports the plugin, which imports this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+INFO_PATH = "/conveyor/info"
+PARTIAL_TOOL_PATH = "/conveyor/partial_tool"
+ELAPSED_HEADER = "x-conveyor-server-elapsed"  # server seconds from receipt to response start
+SERVER_TIME_KEY = "conveyor_server_time"  # in meta_info: when the HTTP process had the token
+EVENT_KEY = "conveyor"  # an SSE object with this key is ours, not the generation's
+DECODE_END = "decode_end"
+RESULT = "result"
+SSE_DONE = b"data: [DONE]\n\n"
+DEFAULT_RESULT_TIMEOUT_S = 120.0  # the same default as tool_result() in client mode
+_FIELDS = ("tool", "generate", "partial", "config", "result_timeout", "limits")
+
+
+@dataclass(frozen=True)
+class PartialToolRequest:
+    """The body of ``POST /conveyor/partial_tool``; the server's policy decides what of it
+    may be used (``admission.py``)."""
+
+    tool: str  # a registered name, or a "module:Class" target where the policy allows them
+    generate: dict[str, Any]  # a /generate body (text or input_ids, sampling_params, ...)
+    partial: bool = True
+    config: dict[str, Any] = field(default_factory=dict)
+    result_timeout: float = DEFAULT_RESULT_TIMEOUT_S
+    limits: dict[str, Any] | None = None  # may only tighten the tool's own limits
+
+    @classmethod
+    def from_body(cls, body: Any) -> PartialToolRequest:
+        if not isinstance(body, dict):
+            raise TypeError("the body must be a JSON object")
+        unknown = set(body) - set(_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown fields: {sorted(unknown)}")
+        tool, generate = body.get("tool"), body.get("generate")
+        if not isinstance(tool, str) or not tool:
+            raise ValueError("'tool' must be a tool name or a 'module:Class' target")
+        if not isinstance(generate, dict):
+            raise TypeError("'generate' must be a /generate request body")
+        timeout = body.get("result_timeout", DEFAULT_RESULT_TIMEOUT_S)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError(f"'result_timeout' must be a positive number, got {timeout!r}")
+        config = body.get("config") or {}
+        if not isinstance(config, dict):
+            raise TypeError("'config' must be a JSON object")
+        limits = body.get("limits")
+        if limits is not None and not isinstance(limits, dict):
+            raise TypeError("'limits' must be a JSON object")
+        partial = bool(body.get("partial", True))
+        return cls(tool, generate, partial, config, float(timeout), limits)
+
+    def to_body(self) -> dict[str, Any]:
+        """The JSON body the client sends (``limits`` only when it tightens something)."""
+        body = asdict(self)
+        if body["limits"] is None:
+            del body["limits"]
+        return body
