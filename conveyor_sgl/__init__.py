@@ -9,33 +9,34 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = [
-    "Abort",
-    "PartialToolCalls",
-    "Tool",
-    "ToolOutput",
-    "ToolSpec",
-    "UnitWork",
-    "partial_tool",
-    "register_tool",
-    "run_tool",
-    "run_tool_calls",
-    "tool_result",
-]
-
 _EXPORTS = {
+    # Writing programs
     "partial_tool": "conveyor_sgl.primitives.ir",
     "tool_result": "conveyor_sgl.primitives.ir",
     "run_tool": "conveyor_sgl.runtime.run_tool",
+    "ToolResult": "conveyor_sgl.runtime.timeline",
+    # The OpenAI-compatible API
+    "run_tool_calls": "conveyor_sgl.primitives.openai_tools",
+    "ToolSpec": "conveyor_sgl.primitives.openai_tools",
+    "PartialToolCalls": "conveyor_sgl.primitives.openai_tools",
+    # Writing tools
     "Tool": "conveyor_sgl.tools.base",
     "ToolOutput": "conveyor_sgl.tools.base",
     "UnitWork": "conveyor_sgl.tools.base",
     "Abort": "conveyor_sgl.tools.base",
+    "Unit": "conveyor_sgl.runtime.parsers.base",
+    "Limits": "conveyor_sgl.tools.limits",
     "register_tool": "conveyor_sgl.tools.registry",
-    "run_tool_calls": "conveyor_sgl.primitives.openai_tools",
-    "ToolSpec": "conveyor_sgl.primitives.openai_tools",
-    "PartialToolCalls": "conveyor_sgl.primitives.openai_tools",
+    # Errors: all are ConveyorError
+    "ConveyorError": "conveyor_sgl.errors",
+    "ParseError": "conveyor_sgl.runtime.parsers.base",
+    "LimitsError": "conveyor_sgl.tools.limits",
+    "WorkerStartError": "conveyor_sgl.runtime.workers.process",
+    "PoolBusyError": "conveyor_sgl.runtime.workers.pool",
+    "EndpointError": "conveyor_sgl.primitives.endpoint",
+    "ServerModeUnavailable": "conveyor_sgl.primitives.server_mode",
 }
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:

@@ -17,6 +17,8 @@ from sglang.lang.backend.runtime_endpoint import RuntimeEndpoint
 from sglang.lang.global_config import global_config
 from sglang.lang.ir import SglSamplingParams
 
+from conveyor_sgl.errors import ConveyorError
+
 # Longest silence tolerated between two streamed tokens (queueing included).
 READ_TIMEOUT_S = float(os.environ.get("CONVEYOR_SGL_HTTP_TIMEOUT", "300"))
 CONNECT_TIMEOUT_S = 10.0
@@ -28,7 +30,7 @@ _LOGPROB_FIELDS = (
 )
 
 
-class EndpointError(RuntimeError):
+class EndpointError(ConveyorError, RuntimeError):
     """The server refused or broke a request; the message carries its answer."""
 
 

@@ -25,6 +25,7 @@ import sglang
 from sglang.lang import interpreter
 from sglang.lang.ir import SglExprList, SglGen
 
+from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.primitives import executor
 from conveyor_sgl.primitives.ir import SglPartialTool, SglToolResult, tool_event_key
 from conveyor_sgl.primitives.token_ledger import get_ledger
@@ -53,7 +54,7 @@ _EXECUTOR_STATE = (
 _MARK = "__conveyor_original__"
 
 
-class HookedApiChanged(RuntimeError):
+class HookedApiChanged(ConveyorError, RuntimeError):
     pass
 
 

@@ -22,13 +22,15 @@ from __future__ import annotations
 import re
 from enum import Enum, auto
 
+from conveyor_sgl.errors import ConveyorError
+
 _PLAIN_RUN = re.compile(r'[^"\\\x00-\x1f]*')
 _WHITESPACE = " \t\n\r"
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
-class FieldStreamError(ValueError):
+class FieldStreamError(ConveyorError, ValueError):
     """The arguments cannot hold the field as a string (or are not JSON there)."""
 
 

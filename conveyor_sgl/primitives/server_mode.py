@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 
+from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.primitives.endpoint import (
     CONNECT_TIMEOUT_S,
     READ_TIMEOUT_S,
@@ -43,7 +44,7 @@ from conveyor_sgl.tools.registry import ResolvedTool
 _INFO_ATTR = "_conveyor_server_info"
 
 
-class ServerModeUnavailable(RuntimeError):
+class ServerModeUnavailable(ConveyorError, RuntimeError):
     """``mode="server"`` was asked for, but the server does not run the flag."""
 
 

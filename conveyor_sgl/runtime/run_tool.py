@@ -12,9 +12,9 @@ from typing import Any
 
 from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.runtime.timeline import ToolResult
-from conveyor_sgl.runtime.workers.messages import Limits
 from conveyor_sgl.runtime.workers.pool import WorkerPool
 from conveyor_sgl.tools.base import Tool
+from conveyor_sgl.tools.limits import Limits
 from conveyor_sgl.tools.registry import ResolvedTool
 
 

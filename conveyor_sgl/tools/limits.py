@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 import yaml
 
-from conveyor_sgl.runtime.workers.messages import Limits
+from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.tools.registry import ResolvedTool, resolve
 
 ENV_VAR = "CONVEYOR_SGL_LIMITS"
@@ -37,7 +37,31 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE
 UNTRUSTED: dict[str, Any] = {"network": False, "confine": True, "max_processes": 0}
 
 
-class LimitsError(ValueError):
+class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Resource limits and sandbox policy of one tool worker (None / defaults: no limit).
+
+    Per-tool values come from ``limits.yaml`` beside this file; they travel to the worker in
+    its ``Start`` message; what each field does, and does not, protect against is in
+    ``runtime/sandbox/confine.py`` and the README's Sandbox section.
+    """
+
+    cpu_s: float | None = None  # CPU seconds of the whole worker process (RLIMIT_CPU)
+    memory_bytes: int | None = None  # address space (RLIMIT_AS)
+    file_bytes: int | None = None  # largest file the tool may write (RLIMIT_FSIZE)
+    max_processes: int | None = None  # child processes the tool may start (0: none)
+    network: bool = True  # False: a new network namespace and no inet sockets
+    confine: bool = False  # no writes outside the working dir, no signals outside the group
+
+    def __post_init__(self) -> None:
+        for name in ("cpu_s", "memory_bytes", "file_bytes"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"limit {name} must be positive or null, got {value!r}")
+        if self.max_processes is not None and self.max_processes < 0:
+            raise ValueError(f"limit max_processes must be >= 0 or null, got {self.max_processes}")
+
+
+class LimitsError(ConveyorError, ValueError):
     """A limits file or override that is not valid; the message names the file and field."""
 
 

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
 
-from conveyor_sgl.runtime.embedded.default_model import cache_root
+from conveyor_sgl.cache import cache_root
 
 
 def _import_bm25s() -> ModuleType:

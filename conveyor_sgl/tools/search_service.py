@@ -28,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Self
 
+from conveyor_sgl.process_group import end_groups, start_group, wait_ready
 from conveyor_sgl.tools.search_index import SearchIndex, load_index
 
 _READY_PREFIX = "serving on "
@@ -85,22 +86,22 @@ class SearchService:
 
     def __init__(self, delay_ms: float = 0.0, port: int = 0, start_timeout_s: float = 120.0):
         command = [sys.executable, "-m", __name__, "--port", str(port), "--delay-ms", str(delay_ms)]
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE)
+        self.proc = start_group(command, stdout=subprocess.PIPE)
+        self._said = b""
         try:
-            self.url = _read_ready_line(self.proc, start_timeout_s)
+            wait_ready(self.proc, self._read_ready_line, start_timeout_s, "search service")
         except BaseException:
             self.close()
             raise
+        text = self._said.split(b"\n")[0].decode().strip()
+        if not text.startswith(_READY_PREFIX):
+            self.close()
+            raise RuntimeError(f"search service said {text!r}, not {_READY_PREFIX!r}...")
+        self.url = text[len(_READY_PREFIX) :]
 
     def close(self, grace_s: float = 5.0) -> None:
-        """Ask (SIGTERM), wait, then kill: the service never outlives its owner."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(grace_s)
+        """SIGTERM, wait, then SIGKILL: the service never outlives its owner."""
+        end_groups([self.proc], grace_s)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 
@@ -110,25 +111,13 @@ class SearchService:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-
-def _read_ready_line(proc: subprocess.Popen, timeout_s: float) -> str:
-    deadline = time.monotonic() + timeout_s
-    fd = proc.stdout.fileno()
-    line = b""
-    while not line.endswith(b"\n"):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"search service not ready within {timeout_s:g}s")
-        readable, _, _ = select.select([fd], [], [], min(remaining, 0.5))
+    def _read_ready_line(self, max_wait_s: float) -> bool:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        readable, _, _ = select.select([fd], [], [], max_wait_s)
         if readable:
-            chunk = os.read(fd, 1)
-            if not chunk:
-                raise RuntimeError(f"search service exited (code {proc.wait(5)}) before ready")
-            line += chunk
-    text = line.decode().strip()
-    if not text.startswith(_READY_PREFIX):
-        raise RuntimeError(f"search service said {text!r}, not {_READY_PREFIX!r}...")
-    return text[len(_READY_PREFIX) :]
+            self._said += os.read(fd, 4096)  # "" at its exit: wait_ready then sees the code
+        return self._said.endswith(b"\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -107,3 +107,15 @@ def test_appended_text_shows_errors_once():
     assert appended_text("error", "Traceback...\nNameError: x\n", "NameError: x") == (
         "Traceback...\nNameError: x\n"
     )
+
+
+def test_the_public_api_resolves_and_its_errors_share_one_root():
+    import conveyor_sgl
+
+    values = {name: getattr(conveyor_sgl, name) for name in conveyor_sgl.__all__}
+    errors = [v for n, v in values.items() if n.endswith(("Error", "Unavailable"))]
+    assert len(errors) >= 6
+    assert all(issubclass(e, conveyor_sgl.ConveyorError) for e in errors)
+    # Each keeps its standard base for code that already catches it.
+    assert issubclass(conveyor_sgl.ParseError, ValueError)
+    assert issubclass(conveyor_sgl.PoolBusyError, RuntimeError)

@@ -15,9 +15,8 @@ from worker_fixtures import fresh_pool, no_leaked_workers
 from conveyor_sgl import run_tool
 from conveyor_sgl.runtime.sandbox.confine import scrub_env
 from conveyor_sgl.runtime.sandbox.layers import kernel_layers
-from conveyor_sgl.runtime.workers.messages import Limits
 from conveyor_sgl.runtime.workers.pool import WorkerPool
-from conveyor_sgl.tools.limits import ENV_VAR, LimitsError, limits_for, parse_size
+from conveyor_sgl.tools.limits import ENV_VAR, Limits, LimitsError, limits_for, parse_size
 
 pytestmark = pytest.mark.timeout(60)
 _leaks = pytest.fixture(autouse=True, name="no_leaked_workers")(no_leaked_workers)

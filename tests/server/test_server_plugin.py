@@ -1,4 +1,4 @@
-"""The SGLang plugin does nothing unless the server was launched with the flag."""
+"""The SGLang plugin does nothing unless server mode is on (flag or environment)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,19 @@ from sglang.srt.plugins.hook_registry import HookRegistry
 
 from conveyor_sgl import partial_tool, tool_result
 from conveyor_sgl.runtime.embedded.launcher import build_parser, main
+from conveyor_sgl.runtime.server import cli_flags
 from conveyor_sgl.runtime.server import plugin as server_plugin
 from programs.code_solver import forced
 
-OUR_TARGETS = (server_plugin.HTTP_LAUNCH, server_plugin.OUTPUT_STREAM)
+OUR_TARGETS = (server_plugin.HTTP_SERVE, server_plugin.OUTPUT_STREAM)
+CLI_TARGETS = (cli_flags.ADD_CLI_ARGS, cli_flags.FROM_CLI_ARGS)
 
 
 @pytest.fixture
 def clean_registry():
     """Take out whatever hooks a test registered on our targets (the registry is global)."""
-    before = {target: list(HookRegistry._hooks.get(target, [])) for target in OUR_TARGETS}
+    targets = OUR_TARGETS + CLI_TARGETS
+    before = {target: list(HookRegistry._hooks.get(target, [])) for target in targets}
     yield
     for target, hooks in before.items():
         if hooks:
@@ -31,8 +34,8 @@ def clean_registry():
             HookRegistry._hooks.pop(target, None)
 
 
-def _registered() -> dict[str, int]:
-    return {target: len(HookRegistry._hooks.get(target, [])) for target in OUR_TARGETS}
+def _registered(targets: tuple[str, ...] = OUR_TARGETS) -> dict[str, int]:
+    return {target: len(HookRegistry._hooks.get(target, [])) for target in targets}
 
 
 def test_the_plugin_is_registered_with_sglang():
@@ -42,28 +45,32 @@ def test_the_plugin_is_registered_with_sglang():
 
 def test_without_the_flag_no_hook_is_registered(clean_registry, monkeypatch):
     monkeypatch.delenv(server_plugin.ENABLE_ENV, raising=False)
-    before = _registered()
+    before, cli_before = _registered(), _registered(CLI_TARGETS)
     server_plugin.register()
     assert _registered() == before
+    # Only the CLI hooks, so that `sglang serve --tool-partial-execution` parses at all.
+    assert _registered(CLI_TARGETS) == {t: cli_before[t] + 1 for t in CLI_TARGETS}
     monkeypatch.setenv(server_plugin.ENABLE_ENV, "0")
     server_plugin.register()
     assert _registered() == before
 
 
-def test_with_the_flag_only_the_http_process_hooks(clean_registry, monkeypatch):
+def test_with_the_flag_the_server_hooks_are_registered_once(clean_registry, monkeypatch):
     monkeypatch.setenv(server_plugin.ENABLE_ENV, "1")
     before = _registered()
     server_plugin.register()
+    server_plugin.activate(apply=False)  # e.g. the flag parsed after load_plugins: no double
     assert _registered() == {target: before[target] + 1 for target in OUR_TARGETS}
 
 
-def test_with_the_flag_sglang_children_stay_out(clean_registry, monkeypatch):
-    # SGLang's scheduler and detokenizer are multiprocessing children of the HTTP process.
+def test_with_the_flag_a_multiprocessing_child_hooks_too(clean_registry, monkeypatch):
+    # sgl.Runtime serves HTTP from a multiprocessing child. SGLang's schedulers and
+    # detokenizers register the hooks as well, but never call _setup_and_run_http_server.
     monkeypatch.setenv(server_plugin.ENABLE_ENV, "1")
     monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
     before = _registered()
     server_plugin.register()
-    assert _registered() == before
+    assert _registered() == {target: before[target] + 1 for target in OUR_TARGETS}
 
 
 def test_launcher_lists_the_flag_and_passes_it_to_sglang(capsys, monkeypatch):

@@ -16,9 +16,10 @@ import shutil
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from conveyor_sgl.cache import cache_root
 
 # Bump when the build recipe changes in a way the config below does not capture.
 BUILD_VERSION = 1
@@ -63,11 +64,6 @@ class TinyModelConfig:
             raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
         if self.vocab_size <= 256 + len(SPECIAL_TOKENS):
             raise ValueError("vocab_size must exceed the byte alphabet plus special tokens")
-
-
-def cache_root(environ: Mapping[str, str] | None = None) -> Path:
-    value = (os.environ if environ is None else environ).get("CONVEYOR_SGL_CACHE")
-    return Path(value) if value else Path.home() / ".cache" / "conveyor_sgl"
 
 
 def config_hash(config: TinyModelConfig) -> str:

@@ -21,10 +21,15 @@ from pathlib import Path
 from conveyor_sgl.runtime.embedded.default_model import cache_root, ensure_default_model
 from conveyor_sgl.runtime.sandbox.layers import describe_layers
 from conveyor_sgl.runtime.server.plugin import ENABLE_ENV
-from conveyor_sgl.runtime.server.policy import POLICY_ENV, PolicyConfigError, load_policy
+from conveyor_sgl.runtime.server.cli_flags import add_server_mode_flags, policy_json
+from conveyor_sgl.runtime.server.policy import POLICY_ENV, PolicyConfigError
 from conveyor_sgl.runtime.workers.cpu_affinity import TOOL_CPUS_ENV, format_cpus, parse_cpus, pin
 
 DEFAULT_HOST = "127.0.0.1"
+SGLANG_HELP_HEADER = (
+    "\n" + "=" * 78 + "\nSGLang server flags (passed through unchanged; --model-path defaults to "
+    "the embedded model):\n"
+)
 MODEL_FLAGS = ("--model-path", "--model")
 # Upper bound on the KV pool: a few dozen requests of a few thousand tokens. SGLang still
 # caps the pool by free memory, so a larger --model-path only gets smaller, never bigger.
@@ -113,31 +118,28 @@ def _config_file_flags(path: Path) -> set[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m conveyor_sgl.launch_server",
-        description="Stock SGLang server; flags not listed here go to SGLang (listed below).",
+        usage="%(prog)s [conveyor_sgl flags] [SGLang server flags]",
+        description="Start the stock SGLang server (embedded model by default; CPU engine "
+        "and a bounded KV pool on a host without a GPU). Every flag not listed here goes to "
+        "SGLang unchanged; SGLang's own flags are listed after these.",
         add_help=False,
         allow_abbrev=False,  # an abbreviation of an SGLang flag must reach SGLang
     )
-    parser.add_argument("-h", "--help", action="store_true", help="show this help and SGLang's")
-    parser.add_argument(
-        "--tool-partial-execution",
-        action="store_true",
-        help="run partial tools inside the server: parse decoded tokens where they are "
-        "produced and append tool output to the request's own tokens (the frontend "
-        "discovers it by itself)",
-    )
-    parser.add_argument(
+    add_server_mode_flags(parser)
+    launcher = parser.add_argument_group("launcher")
+    launcher.add_argument("-h", "--help", action="store_true", help="show this help and SGLang's")
+    launcher.add_argument(
         "--cpus",
         metavar="LIST",
         help="serve on these CPUs only, e.g. 0 or 0-3 (every server process, and as many "
         "torch threads); with --tool-cpus, tools cannot slow decoding on a CPU-only host",
     )
-    parser.add_argument(
+    launcher.add_argument(
         "--tool-cpus",
         metavar="LIST",
         help=f"run the server's tool workers on these CPUs (sets ${TOOL_CPUS_ENV})",
     )
-    _add_policy_flags(parser)
-    parser.add_argument(
+    launcher.add_argument(
         "--dry-run",
         action="store_true",
         help="print the SGLang argv and environment this launcher would use, then exit",
@@ -145,71 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_policy_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
-        "server-mode policy",
-        "what requests to /conveyor/partial_tool may use (with --tool-partial-execution); "
-        "closed by default. Anything else is refused with a 4xx naming the rule.",
-    )
-    group.add_argument(
-        "--tool-policy",
-        metavar="FILE",
-        help="a YAML policy (keys: tools, allow_import_targets, allow_callables, files_root, "
-        "allow_urls, allow_unconfined); the flags below override it",
-    )
-    group.add_argument(
-        "--tool-allow",
-        metavar="NAMES",
-        action="append",
-        help="comma-separated registered tools requests may use (default: the built-ins)",
-    )
-    group.add_argument(
-        "--tool-allow-import-targets",
-        action="store_true",
-        help="let requests name any 'module:Class' tool target (imported in the server)",
-    )
-    group.add_argument(
-        "--tool-allow-callables",
-        action="store_true",
-        help="let configs name callables to import and call (validation's 'function')",
-    )
-    group.add_argument(
-        "--tool-files-root",
-        metavar="DIR",
-        help="files tools may open (sql 'database', ATTACH) must be inside DIR "
-        "(default: none, ':memory:' only)",
-    )
-    group.add_argument(
-        "--tool-allow-url",
-        metavar="PREFIX",
-        action="append",
-        help="an http(s) URL prefix tools may fetch from (search 'service_url', also "
-        "inside planner's search config); repeatable (default: none)",
-    )
-    group.add_argument(
-        "--tool-allow-unconfined",
-        action="store_true",
-        help="run tools marked untrusted_code (python) even where the kernel cannot confine "
-        "them (no Landlock); without it such requests get 503",
-    )
-
-
 def policy_env(parser: argparse.ArgumentParser, ours: argparse.Namespace) -> dict[str, str]:
     """The policy from --tool-policy and the flags, as the env var the plugin reads."""
-    names = [n.strip() for arg in ours.tool_allow or [] for n in arg.split(",") if n.strip()]
     try:
-        policy = load_policy(
-            ours.tool_policy,
-            tools=names or None,
-            allow_import_targets=ours.tool_allow_import_targets,
-            allow_callables=ours.tool_allow_callables,
-            files_root=ours.tool_files_root,
-            allowed_urls=ours.tool_allow_url,
-            allow_unconfined=ours.tool_allow_unconfined,
-        )
+        policy = policy_json(ours)  # checked even without server mode: a typo is an error
     except PolicyConfigError as e:
         parser.error(str(e))
-    return {POLICY_ENV: policy.to_json()} if ours.tool_partial_execution else {}
+    return {POLICY_ENV: policy} if ours.tool_partial_execution else {}
 
 
 def has_gpu() -> bool:
@@ -223,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ours, rest = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
     if ours.help:
         parser.print_help()
-        print("\nSGLang server flags:\n", flush=True)
+        print(SGLANG_HELP_HEADER, flush=True)
         _print_sglang_help()
         return
     # Before torch is imported (has_gpu): its thread pool is sized from the affinity mask.
@@ -269,13 +213,12 @@ def apply_plan(plan: LaunchPlan) -> None:
 
 
 def _print_sglang_help() -> None:
-    from sglang.srt.server_args import prepare_server_args
+    """SGLang's own flag list, without its usage line (which names `sglang serve`)."""
+    from sglang.srt.server_args import ServerArgs
 
-    try:
-        prepare_server_args(["--help"])
-    except SystemExit as exit_:
-        if exit_.code not in (0, None):
-            raise
+    parser = argparse.ArgumentParser(prog="", usage=argparse.SUPPRESS, add_help=False)
+    ServerArgs.add_cli_args(parser)
+    print(parser.format_help().strip(), flush=True)
 
 
 def _run_sglang(argv: list[str]) -> None:

@@ -11,7 +11,6 @@ a grace period, then SIGKILL, and it returns only when no process of the group i
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from conveyor_sgl.errors import ConveyorError
+from conveyor_sgl.process_group import (
+    ProcessStartError,
+    end_groups,
+    group_pids,
+    start_group,
+    wait_ready,
+)
+
 if TYPE_CHECKING:
     from typing import Self  # Python 3.11+; only type checkers need it
 
@@ -30,7 +38,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[3]
 POLL_INTERVAL_S = 0.5
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(ConveyorError, RuntimeError):
     """The server exited or did not become healthy in time; the message ends with its log."""
 
 
@@ -73,30 +81,26 @@ class EmbeddedServer:
         if self._proc is not None:
             raise RuntimeError("the server is already started")
         with open(self.log_path, "wb") as log:
-            self._proc = subprocess.Popen(
-                self.command(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self._child_env(),
-                start_new_session=True,  # its own process group, which stop() ends as one
+            # Its own process group, which stop() ends as one.
+            self._proc = start_group(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, env=self._child_env()
             )
         try:
-            self._wait_until_healthy(time.monotonic() + self.startup_timeout_s)
+            wait_ready(self._proc, self._healthy_soon, self.startup_timeout_s, "the server")
+        except ProcessStartError as e:
+            self.stop()
+            raise ServerStartError(self._failure(str(e))) from None
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
-        """End every process of the server's group: SIGTERM, wait, then SIGKILL."""
+        """End every process of the server's group: SIGTERM, wait, then SIGKILL; it returns
+        when no process of the group is left."""
         if self._proc is None:
             return
-        pgid = self._proc.pid  # the leader of a new session: its pid is the group id
-        _signal_group(pgid, signal.SIGTERM)
-        if not _wait_group_gone(self._proc, pgid, time.monotonic() + self.stop_grace_s):
-            _signal_group(pgid, signal.SIGKILL)
-            _wait_group_gone(self._proc, pgid, time.monotonic() + 10)
+        end_groups([self._proc], self.stop_grace_s, members=True)
         self._proc = None
 
     def group_pids(self) -> list[int]:
@@ -123,45 +127,20 @@ class EmbeddedServer:
         env["PYTHONPATH"] = os.pathsep.join([*paths, str(PACKAGE_ROOT)])
         return env
 
-    def _wait_until_healthy(self, deadline: float) -> None:
-        assert self._proc is not None
-        while time.monotonic() < deadline:
-            code = self._proc.poll()
-            if code is not None:
-                raise ServerStartError(self._failure(f"exited with code {code} during startup"))
-            if _healthy(self.url + "/health", timeout_s=min(5.0, deadline - time.monotonic())):
-                return
-            time.sleep(POLL_INTERVAL_S)
-        raise ServerStartError(self._failure(f"not healthy after {self.startup_timeout_s:.0f} s"))
+    def _healthy_soon(self, max_wait_s: float) -> bool:
+        if _healthy(self.url + "/health", timeout_s=min(5.0, max(max_wait_s, 0.1))):
+            return True
+        time.sleep(min(max_wait_s, POLL_INTERVAL_S))
+        return False
 
     def _failure(self, what: str) -> str:
-        return f"SGLang server on {self.url} {what}; log {self.log_path}:\n{self.log_tail()}"
+        return f"SGLang server on {self.url}: {what}; log {self.log_path}:\n{self.log_tail()}"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
-
-
-def group_pids(pgid: int) -> list[int]:
-    """Live (not zombie) processes whose process group is `pgid`."""
-    return sorted(pid for pid, group, state in _proc_table() if group == pgid and state != "Z")
-
-
-def _proc_table() -> list[tuple[int, int, str]]:
-    rows = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # exited while we looked
-        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        rows.append((int(entry.name), int(fields[2]), fields[0]))
-    return rows
 
 
 def _healthy(url: str, timeout_s: float) -> bool:
@@ -171,28 +150,6 @@ def _healthy(url: str, timeout_s: float) -> bool:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_group_gone(leader: subprocess.Popen[bytes], pgid: int, deadline: float) -> bool:
-    while True:
-        leader.poll()  # reap the leader, or its zombie would keep the group alive
-        if not _group_alive(pgid):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)
-
-
-def _group_alive(pgid: int) -> bool:
-    # Zombies do not count: where PID 1 does not reap orphans, they would never go away.
-    return bool(group_pids(pgid))
 
 
 def _new_log_path(port: int) -> Path:

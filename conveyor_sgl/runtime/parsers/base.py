@@ -12,8 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from conveyor_sgl.errors import ConveyorError
 
-class ParseError(ValueError):
+
+class ParseError(ConveyorError, ValueError):
     """The input can never become valid for this parser (the only error a parser raises)."""
 
 

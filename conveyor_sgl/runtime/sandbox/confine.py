@@ -45,7 +45,7 @@ from typing import TypeVar
 
 from conveyor_sgl.runtime.sandbox import audit_hook, landlock, privileges, seccomp, sockets
 from conveyor_sgl.runtime.sandbox import layers as switches
-from conveyor_sgl.runtime.workers.messages import Limits
+from conveyor_sgl.tools.limits import Limits
 
 CLONE_NEWNET = 0x40000000
 NPROC_MARGIN = 64  # RLIMIT_NPROC counts all tasks of the uid: a backstop, not a count

@@ -24,23 +24,25 @@ from typing import Any
 
 import msgspec
 
+from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.runtime.sandbox.layers import kernel_layers
 from conveyor_sgl.runtime.server.policy import ServerPolicy
-from conveyor_sgl.runtime.workers.messages import Limits
 from conveyor_sgl.tools.base import ConfigReferences
-from conveyor_sgl.tools.limits import LimitsError, limits_for, parse_size
+from conveyor_sgl.tools.limits import Limits, LimitsError, limits_for, parse_size
 from conveyor_sgl.tools.registry import ResolvedTool, registered_names_of, resolve, target_of_name
 
 _MEMORY = ("", ":memory:")  # SQLite's private databases: no file
 _NUMBERS = ("cpu_s", "memory_bytes", "file_bytes", "max_processes")
 
 
-class PolicyError(ValueError):
-    """A request the policy refuses; ``status`` is the HTTP answer (4xx, or 503)."""
+class PolicyError(ConveyorError, ValueError):
+    """A request the policy refuses; ``status`` is the HTTP answer (4xx, or 503), ``rule`` a
+    short label of the rule that refused it (the ``rule`` label of the refusals metric)."""
 
-    def __init__(self, message: str, status: int = 403) -> None:
+    def __init__(self, message: str, status: int = 403, rule: str = "policy") -> None:
         super().__init__(message)
         self.status = status
+        self.rule = rule
 
 
 @dataclass(frozen=True)
@@ -60,12 +62,13 @@ def admit(
     if option is not None and option in config:
         raise PolicyError(
             f"policy: option {option!r} of tool {resolved.name!r} is set by the server "
-            "(--tool-files-root)"
+            "(--tool-files-root)",
+            rule="files_root",
         )
     try:
         resolved.cls.check_config(dict(config))
     except (TypeError, ValueError) as e:
-        raise PolicyError(f"tool {resolved.name!r}: bad config: {e}", 400) from None
+        raise PolicyError(f"tool {resolved.name!r}: bad config: {e}", 400, "bad_request") from None
     check_references(policy, resolved.cls.config_references(config))
     if option is not None:  # the server's own setting: "" allows no file, ":memory:" only
         config = {**config, option: policy.files_root or ""}
@@ -84,19 +87,25 @@ def _resolve_allowed(policy: ServerPolicy, tool: str) -> ResolvedTool:
         elif not policy.allow_import_targets:
             raise PolicyError(
                 f"policy: tool {tool!r}: 'module:Class' targets from requests are not allowed "
-                "(--tool-allow-import-targets)"
+                "(--tool-allow-import-targets)",
+                rule="import_target",
             )
         else:
             try:
                 return resolve(tool)
             except (ValueError, TypeError, ImportError) as e:
-                raise PolicyError(f"tool {tool!r} could not start: {e}", 400) from None
+                raise PolicyError(
+                    f"tool {tool!r} could not start: {e}", 400, "bad_request"
+                ) from None
     allowed = policy.allowed_tools()
     if target_of_name(name) is None:
-        raise PolicyError(f"unknown tool {name!r}; this server allows: {', '.join(allowed)}", 400)
+        raise PolicyError(
+            f"unknown tool {name!r}; this server allows: {', '.join(allowed)}", 400, "unknown_tool"
+        )
     if name not in allowed:
         raise PolicyError(
-            f"policy: tool {name!r} is not allowed (--tool-allow); allowed: {', '.join(allowed)}"
+            f"policy: tool {name!r} is not allowed (--tool-allow); allowed: {', '.join(allowed)}",
+            rule="tool_not_allowed",
         )
     return resolve(name)
 
@@ -105,7 +114,8 @@ def check_references(policy: ServerPolicy, refs: ConfigReferences) -> None:
     if refs.callables and not policy.allow_callables:
         raise PolicyError(
             f"policy: the config names the callable {refs.callables[0]!r}; callables in "
-            "configs are not allowed (--tool-allow-callables)"
+            "configs are not allowed (--tool-allow-callables)",
+            rule="callable",
         )
     for path in refs.paths:
         check_path(policy, path)
@@ -113,7 +123,8 @@ def check_references(policy: ServerPolicy, refs: ConfigReferences) -> None:
         if not policy.url_allowed(url):
             allowed = ", ".join(policy.allowed_urls) or "none"
             raise PolicyError(
-                f"policy: URL {url!r} is not allowed (--tool-allow-url); allowed: {allowed}"
+                f"policy: URL {url!r} is not allowed (--tool-allow-url); allowed: {allowed}",
+                rule="url",
             )
 
 
@@ -125,12 +136,14 @@ def check_path(policy: ServerPolicy, path: str) -> None:
     if root is None:
         raise PolicyError(
             f"policy: file path {path!r} is not allowed: no files root is set, only "
-            "':memory:' (--tool-files-root)"
+            "':memory:' (--tool-files-root)",
+            rule="files_root",
         )
     real = os.path.realpath(os.path.join(root, path))
     if os.path.commonpath([real, root]) != root:
         raise PolicyError(
-            f"policy: file path {path!r} is outside the files root (--tool-files-root)"
+            f"policy: file path {path!r} is outside the files root (--tool-files-root)",
+            rule="files_root",
         )
 
 
@@ -139,31 +152,33 @@ def tightened(base: Limits, requested: Mapping[str, Any] | None) -> Limits:
     if not requested:
         return base
     if not isinstance(requested, Mapping):
-        raise PolicyError(f"'limits' must be a JSON object, got {requested!r}", 400)
+        raise PolicyError(f"'limits' must be a JSON object, got {requested!r}", 400, "limits")
     values = msgspec.structs.asdict(base)
     unknown = sorted(set(requested) - set(values))
     if unknown:
-        raise PolicyError(f"unknown limits {unknown}; known: {sorted(values)}", 400)
+        raise PolicyError(f"unknown limits {unknown}; known: {sorted(values)}", 400, "limits")
     for key, value in requested.items():
         if key in _NUMBERS:
             value = _number(key, value)
             if values[key] is not None and value > values[key]:
                 raise PolicyError(
                     f"policy: limits may only tighten: {key} {value} is above the tool's "
-                    f"{values[key]}"
+                    f"{values[key]}",
+                    rule="limits",
                 )
         elif not isinstance(value, bool):
-            raise PolicyError(f"limit {key} must be true or false, got {value!r}", 400)
+            raise PolicyError(f"limit {key} must be true or false, got {value!r}", 400, "limits")
         elif value != values[key] and value == (key == "network"):  # network on, confine off
             raise PolicyError(
                 f"policy: limits may only tighten: {key} {str(value).lower()} is looser than "
-                f"the tool's {str(values[key]).lower()}"
+                f"the tool's {str(values[key]).lower()}",
+                rule="limits",
             )
         values[key] = value
     try:
         return msgspec.convert(values, Limits)
     except (msgspec.ValidationError, ValueError, LimitsError) as e:
-        raise PolicyError(f"bad limits: {e}", 400) from None
+        raise PolicyError(f"bad limits: {e}", 400, "limits") from None
 
 
 def _number(key: str, value: Any) -> float:
@@ -171,9 +186,9 @@ def _number(key: str, value: Any) -> float:
         try:
             return parse_size(value)
         except ValueError as e:
-            raise PolicyError(f"limit {key}: {e}", 400) from None
+            raise PolicyError(f"limit {key}: {e}", 400, "limits") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PolicyError(f"limit {key} must be a number, got {value!r}", 400)
+        raise PolicyError(f"limit {key} must be a number, got {value!r}", 400, "limits")
     return value
 
 
@@ -189,4 +204,5 @@ def check_confinement(policy: ServerPolicy, resolved: ResolvedTool) -> None:
             f"this host lacks the landlock layer (kernel layers here: {', '.join(layers) or 'none'}"
             "); the operator may run it unconfined with --tool-allow-unconfined",
             503,
+            "unconfined",
         )

@@ -1,14 +1,19 @@
 """The SGLang plugin behind ``--tool-partial-execution`` (entry point ``sglang.srt.plugins``).
 
-SGLang runs every plugin of that group early in each of its processes (launcher/HTTP,
-scheduler, detokenizer). This one is inert unless the server was launched with the flag:
-``launch_server`` sets ``ENABLE_ENV``, which the spawned SGLang processes inherit. With
-the flag, and only in the process that will serve HTTP (the one that is not a
-multiprocessing child), it registers two hooks with SGLang's ``HookRegistry``:
+SGLang runs every plugin of that group early in each of its processes (the CLI/HTTP process,
+scheduler, detokenizer, and the child that ``sgl.Runtime`` spawns). In every process this
+one registers the CLI hooks of ``cli_flags`` (so ``sglang serve --tool-partial-execution``
+parses); the rest is inert unless server mode is on: ``ENABLE_ENV`` is "1" in the
+environment (set by our launcher, by ``cli_flags`` from SGLang's parsed flags, or by the
+user, e.g. around ``sgl.Runtime``; SGLang's children inherit it). Then ``activate()``
+registers two hooks with SGLang's ``HookRegistry``:
 
-- BEFORE ``http_server.launch_server``: add the ``/conveyor/*`` routes (``routes``)
-  to SGLang's FastAPI app, under the operator's policy the launcher put in ``POLICY_ENV``
-  (``policy``), and start the tool worker pool;
+- BEFORE ``http_server._setup_and_run_http_server``: add the ``/conveyor/*`` routes
+  (``routes``) to SGLang's FastAPI app, under the operator's policy in ``POLICY_ENV``
+  (``policy``). SGLang calls it in exactly one process, the one about to serve HTTP,
+  after its own ``load_plugins()`` (so the hook is in place whoever started that process:
+  a CLI, or ``sgl.Runtime``'s child, where ``launch_server`` is already running by the
+  time plugins load); schedulers and detokenizers never call it.
 - AROUND ``TokenizerManager._wait_one_response`` (the per-request output stream that
   ``/generate`` and our route both read): stamp each output's ``meta_info`` with
   ``SERVER_TIME_KEY``, the moment the HTTP process has the token (``time.monotonic()``),
@@ -19,7 +24,6 @@ This module must stay cheap to import: every SGLang process imports it.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -29,7 +33,7 @@ from typing import Any
 from conveyor_sgl.runtime.server.protocol import SERVER_TIME_KEY
 
 ENABLE_ENV = "CONVEYOR_SGL_TOOL_PARTIAL_EXECUTION"
-HTTP_LAUNCH = "sglang.srt.entrypoints.http_server.launch_server"
+HTTP_SERVE = "sglang.srt.entrypoints.http_server._setup_and_run_http_server"
 OUTPUT_STREAM = "sglang.srt.managers.tokenizer_manager.TokenizerManager._wait_one_response"
 
 _server_mode: Any = None  # the ServerMode of this process, once the routes are added
@@ -40,13 +44,24 @@ def enabled(environ: Mapping[str, str] = os.environ) -> bool:
 
 
 def register() -> None:
-    """The entry point SGLang calls in each of its processes."""
-    if not enabled() or multiprocessing.parent_process() is not None:
-        return
+    """The entry point SGLang calls in each of its processes (inside its load_plugins)."""
+    from conveyor_sgl.runtime.server.cli_flags import register_cli_hooks
+
+    register_cli_hooks()
+    if enabled():
+        activate(apply=False)  # load_plugins applies every registered hook right after
+
+
+def activate(apply: bool = True) -> None:
+    """Register the server-mode hooks, once per process; `apply` patches them in now (for a
+    flag parsed after load_plugins had applied the others)."""
     from sglang.srt.plugins.hook_registry import HookRegistry, HookType
 
-    HookRegistry.register(HTTP_LAUNCH, _add_routes, HookType.BEFORE)
-    HookRegistry.register(OUTPUT_STREAM, _stamp_outputs, HookType.AROUND)
+    if not any(hook is _add_routes for _, hook, _ in HookRegistry._hooks.get(HTTP_SERVE, [])):
+        HookRegistry.register(HTTP_SERVE, _add_routes, HookType.BEFORE)
+        HookRegistry.register(OUTPUT_STREAM, _stamp_outputs, HookType.AROUND)
+    if apply:
+        HookRegistry.apply_hooks()  # skips targets already patched
 
 
 def _add_routes(*args: Any, **kwargs: Any) -> None:
@@ -57,9 +72,9 @@ def _add_routes(*args: Any, **kwargs: Any) -> None:
         from conveyor_sgl.runtime.server.policy import ServerPolicy
         from conveyor_sgl.runtime.server.routes import ServerMode, install_routes
 
-        # The launcher's policy (POLICY_ENV); a broken one stops the launch here, loudly.
+        # The operator's policy (POLICY_ENV); a broken one stops the launch here, loudly.
         _server_mode = install_routes(app, ServerMode(policy=ServerPolicy.from_env()))
-    # A BEFORE hook that returns None leaves launch_server's arguments as they are.
+    # A BEFORE hook that returns None leaves SGLang's arguments as they are.
 
 
 def _stamp_outputs(original: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.tools.registry import builtin_names
 
 POLICY_ENV = "CONVEYOR_SGL_TOOL_POLICY"
@@ -42,7 +43,7 @@ _YAML_KEYS = {
 }
 
 
-class PolicyConfigError(ValueError):
+class PolicyConfigError(ConveyorError, ValueError):
     """A policy file, flag or environment value that is not valid; the message says which."""
 
 

@@ -26,6 +26,7 @@ from fastapi import Request
 
 from conveyor_sgl.runtime.parsers import PARSERS
 from conveyor_sgl.runtime.sandbox import layers as sandbox_layers
+from conveyor_sgl.runtime.server import metrics as server_metrics
 from conveyor_sgl.runtime.server.admission import PolicyError, admit
 from conveyor_sgl.runtime.server.policy import ServerPolicy
 from conveyor_sgl.runtime.server.protocol import (
@@ -62,6 +63,7 @@ class ServerMode:
         self.executor = ThreadPoolExecutor(SESSION_THREADS, thread_name_prefix="conveyor")
 
     def info(self) -> dict[str, Any]:
+        server_metrics.ensure(self.pool)
         return {
             "name": "conveyor_sgl",
             "version": _version(),
@@ -80,23 +82,25 @@ class ServerMode:
         from sglang.srt.utils.json_response import dumps_json
 
         t0 = time.monotonic()  # the zero of this call's timeline
+        server_metrics.ensure(self.pool)  # first request: SGLang's metrics setup is done
         try:
             spec = PartialToolRequest.from_body(await request.json())
             obj = GenerateReqInput(**{**spec.generate, "stream": True})
         except (ValueError, TypeError) as e:
-            return _error(400, f"bad {PARTIAL_TOOL_PATH} request: {e}")
+            return _error(400, f"bad {PARTIAL_TOOL_PATH} request: {e}", "bad_request")
         lock = threading.Lock()
         try:
             session = await self._in_thread(self.start_session, spec, t0)
         except PolicyError as e:
-            return _error(e.status, str(e))
+            return _error(e.status, str(e), e.rule)
         except PoolBusyError as e:  # the server is full: try again later
-            return _error(503, f"tool {spec.tool!r} could not start: {e}")
+            return _error(503, f"tool {spec.tool!r} could not start: {e}", "pool_busy")
         except WorkerStartError as e:
-            return _error(503, f"tool {spec.tool!r} could not start: {e}")
+            return _error(503, f"tool {spec.tool!r} could not start: {e}", "worker_start")
         # What the request asked for is wrong (a config that cannot travel, a tool's check).
         except (ValueError, TypeError, ImportError) as e:
-            return _error(400, f"tool {spec.tool!r} could not start: {e}")
+            return _error(400, f"tool {spec.tool!r} could not start: {e}", "bad_request")
+        server_metrics.record_session_started(session.tool)
         run = ServerToolRun(
             get_global_state().tokenizer_manager,
             obj,
@@ -152,9 +156,11 @@ def _bound(mode: ServerMode) -> Any:
     return partial_tool
 
 
-def _error(status: int, message: str) -> Any:
+def _error(status: int, message: str, rule: str) -> Any:
+    """A refusal before any session started; ``rule`` labels it in the refusals metric."""
     from sglang.srt.utils.json_response import orjson_response
 
+    server_metrics.record_refusal(rule)
     return orjson_response({"error": {"message": message}}, status_code=status)
 
 

@@ -22,6 +22,7 @@ from contextlib import aclosing
 from typing import Any, TypeVar
 
 from conveyor_sgl.runtime.parsers.stop_text import StopHoldback
+from conveyor_sgl.runtime.server.metrics import record_session_finished
 from conveyor_sgl.runtime.server.protocol import (
     DECODE_END,
     EVENT_KEY,
@@ -79,7 +80,10 @@ class ServerToolRun:
             # the connection drops, wherever it awaits (decoding or the result's wait).
             if self.session.timeline.status is None:
                 # Not awaited: a cancelled response may not await anything any more.
-                self._executor.submit(self._locked, self.session.cancel, CLIENT_GONE)
+                cancel = self._executor.submit(self._locked, self.session.cancel, CLIENT_GONE)
+                cancel.add_done_callback(lambda _: record_session_finished(self.session))
+            else:
+                record_session_finished(self.session)
             if not decoded and isinstance(self.obj.rid, str) and self.obj.rid:
                 self.tm.abort_request(self.obj.rid)  # nobody reads its tokens any more
         yield SSE_DONE

@@ -17,6 +17,7 @@ import time
 import msgspec
 import zmq
 
+from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.runtime.workers.messages import (
     Envelope,
     MessageError,
@@ -26,7 +27,7 @@ from conveyor_sgl.runtime.workers.messages import (
 )
 
 
-class ChannelError(RuntimeError):
+class ChannelError(ConveyorError, RuntimeError):
     """The peer did not take a message before the deadline (it is gone or stuck)."""
 
 

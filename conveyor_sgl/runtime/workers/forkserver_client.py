@@ -18,12 +18,13 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import IO
 
+from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.runtime.workers.cpu_affinity import move_to_tool_cpus
 
 FORKSERVER_COMMAND = (sys.executable, "-m", "conveyor_sgl.runtime.workers.forkserver")
 
 
-class ForkServerError(RuntimeError):
+class ForkServerError(ConveyorError, RuntimeError):
     """The fork server could not start a worker (it is gone, or did not answer in time)."""
 
 

@@ -13,7 +13,9 @@ from typing import Any
 
 import msgspec
 
+from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.tools.base import Status
+from conveyor_sgl.tools.limits import Limits
 
 
 class Kind(str, Enum):
@@ -33,29 +35,6 @@ class Kind(str, Enum):
 
 class _Payload(msgspec.Struct, frozen=True, tag_field="kind"):
     pass
-
-
-class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Resource limits and sandbox policy of one tool worker (None / defaults: no limit).
-
-    Per-tool values come from ``conveyor_sgl/tools/limits.yaml`` (see ``tools/limits.py``);
-    what each field does, and does not, protect against is in ``runtime/sandbox/confine.py``.
-    """
-
-    cpu_s: float | None = None  # CPU seconds of the whole worker process (RLIMIT_CPU)
-    memory_bytes: int | None = None  # address space (RLIMIT_AS)
-    file_bytes: int | None = None  # largest file the tool may write (RLIMIT_FSIZE)
-    max_processes: int | None = None  # child processes the tool may start (0: none)
-    network: bool = True  # False: a new network namespace and no inet sockets
-    confine: bool = False  # no writes outside the working dir, no signals outside the group
-
-    def __post_init__(self) -> None:
-        for name in ("cpu_s", "memory_bytes", "file_bytes"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ValueError(f"limit {name} must be positive or null, got {value!r}")
-        if self.max_processes is not None and self.max_processes < 0:
-            raise ValueError(f"limit max_processes must be >= 0 or null, got {self.max_processes}")
 
 
 class Start(_Payload, frozen=True, tag=Kind.START.value):
@@ -127,7 +106,7 @@ class Envelope(msgspec.Struct, frozen=True):
         return Kind(type(self.payload).__struct_config__.tag)
 
 
-class MessageError(ValueError):
+class MessageError(ConveyorError, ValueError):
     """A frame that is not a conveyor message (or a payload that cannot be encoded)."""
 
 

@@ -23,6 +23,7 @@ import time
 from collections import deque
 from typing import Self
 
+from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.runtime.workers.forkserver_client import ForkServerClient
 from conveyor_sgl.runtime.workers.process import (
     WORKER_COMMAND,
@@ -41,7 +42,7 @@ _DEFAULT_MAX_WORKERS = 16  # a Python worker holds ~30-60 MB; 16 tools at once i
 _RECENT_SESSIONS = 8  # whose tools a new warm worker preloads
 
 
-class PoolClosedError(RuntimeError):
+class PoolClosedError(ConveyorError, RuntimeError):
     """The pool was shut down."""
 
 

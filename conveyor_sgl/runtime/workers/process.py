@@ -13,9 +13,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from conveyor_sgl.process_group import (
+    ProcessStartError,
+    describe_exit,
+    end_groups,
+    signal_group,
+    start_group,
+    wait_ready,
+)
 from conveyor_sgl.runtime.sandbox import confine as sandbox
 from conveyor_sgl.runtime.workers.channel import Channel, ChannelError
 from conveyor_sgl.runtime.workers.cpu_affinity import move_to_tool_cpus
@@ -30,10 +37,12 @@ from conveyor_sgl.runtime.workers.messages import Envelope, Ready, Shutdown
 Process = subprocess.Popen | ForkedProcess
 WORKER_COMMAND = (sys.executable, "-m", "conveyor_sgl.runtime.workers.worker")
 _READY_POLL_S = 0.02  # how quickly a worker that dies during start-up is noticed
-_KILL_WAIT_S = 2.0
 
 
-class WorkerStartError(RuntimeError):
+__all__ = ["WorkerHandle", "WorkerStartError", "describe_exit", "end_processes", "spawn_worker"]
+
+
+class WorkerStartError(ProcessStartError):
     """A tool worker could not be started (it crashed, or sent no ready in time)."""
 
 
@@ -125,87 +134,32 @@ def spawn_worker(
 
 def _popen(command: tuple[str, ...] | list[str], endpoint: str, preload: str) -> Process:
     argv = [*command, "--endpoint", endpoint, "--parent-pid", str(os.getpid())]
-    return subprocess.Popen(
+    return start_group(
         [*argv, "--preload", preload] if preload else argv,
         env=worker_env(),
-        stdin=subprocess.DEVNULL,
         stdout=2,  # stray prints of tool code go to stderr, not the program's stdout
-        start_new_session=True,
-        close_fds=True,
     )
 
 
 def _await_ready(proc: Process, channel: Channel, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        remaining = deadline - time.monotonic()
-        envelope = channel.recv(min(max(remaining, 0.0), _READY_POLL_S))
-        if envelope is not None and isinstance(envelope.payload, Ready):
-            return
-        code = proc.poll()
-        if code is not None:
-            raise WorkerStartError(f"tool worker {describe_exit(code)} before it was ready")
-        if remaining <= 0:
-            raise WorkerStartError(f"tool worker sent no ready within {timeout_s:.3g}s")
+    def said_ready(max_wait_s: float) -> bool:
+        envelope = channel.recv(min(max_wait_s, _READY_POLL_S))
+        return envelope is not None and isinstance(envelope.payload, Ready)
+
+    try:
+        wait_ready(proc, said_ready, timeout_s, "tool worker", not_ready="sent no ready")
+    except ProcessStartError as e:
+        raise WorkerStartError(str(e)) from None
 
 
-def end_processes(procs: list[Process], grace_s: float) -> None:
-    """Wait ``grace_s`` for the processes to exit, then SIGTERM, then SIGKILL; reap all."""
-    alive = _wait_all(procs, grace_s)
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, _KILL_WAIT_S)):
-        if not alive:
-            return
-        for proc in alive:
-            _signal_group(proc, sig)
-        alive = _wait_all(alive, wait_s)
-
-
-def _wait_all(procs: list[Process], timeout_s: float) -> list[Process]:
-    # One deadline shared by all: ending N workers takes one grace period, not N.
-    deadline = time.monotonic() + timeout_s
-    for proc in procs:
-        try:
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-    return [proc for proc in procs if proc.poll() is None]
+def end_processes(procs: Sequence[Process], grace_s: float) -> None:
+    """Wait ``grace_s`` for the workers to exit, then SIGTERM, then SIGKILL; reap all."""
+    end_groups(procs, grace_s, asked_s=grace_s)
 
 
 def terminate(proc: Process) -> None:
     """SIGTERM the worker and everything it started (no wait)."""
-    _signal_group(proc, signal.SIGTERM)
-
-
-def _signal_group(proc: Process, sig: signal.Signals) -> None:
-    if proc.poll() is not None:
-        return  # reaped: its pid (and group id) may belong to someone else by now
-    try:
-        os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
-    except PermissionError:
-        proc.send_signal(sig)
-
-
-def describe_exit(code: int) -> str:
-    """``exited with code N``, naming the signal for a negative code."""
-    text = f"exited with code {code}"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            return text
-        hint = _SIGNAL_HINTS.get(name)
-        text += f" (killed by {name}: {hint})" if hint else f" (killed by {name})"
-    return text
-
-
-_SIGNAL_HINTS = {
-    "SIGXCPU": "CPU time limit exceeded",
-    "SIGXFSZ": "file size limit exceeded",
-    "SIGSEGV": "crashed, e.g. a C stack overflow from deep recursion",
-    "SIGKILL": "the hard CPU time limit, the kernel's out-of-memory killer, or a kill",
-}
+    signal_group(proc, signal.SIGTERM)
 
 
 def worker_env() -> dict[str, str]:

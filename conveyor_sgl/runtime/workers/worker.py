@@ -24,8 +24,9 @@ import zmq
 from conveyor_sgl.runtime.sandbox import confine as sandbox
 from conveyor_sgl.runtime.workers.channel import Channel
 from conveyor_sgl.runtime.workers.cpu_affinity import pin_from_env
-from conveyor_sgl.runtime.workers.messages import Envelope, Limits, Ready
+from conveyor_sgl.runtime.workers.messages import Envelope, Ready
 from conveyor_sgl.runtime.workers.tool_runner import ToolRunner
+from conveyor_sgl.tools.limits import Limits
 from conveyor_sgl.tools.registry import load_tool_class
 
 EXIT_ORPHANED = 70

@@ -1,0 +1,161 @@
+"""Server mode's command-line flags, shared by our launcher and SGLang's own CLI.
+
+`python -m conveyor_sgl.launch_server` adds them to its parser (`add_server_mode_flags`).
+For `sglang serve` (and `python -m sglang.launch_server`) the plugin registers two hooks,
+applied by SGLang's `load_plugins()`, which those CLIs run before they parse argv:
+
+- AFTER ``ServerArgs.add_cli_args``: the same argument group in SGLang's parser, so the
+  flags parse there instead of being rejected;
+- BEFORE ``ServerArgs.from_cli_args``: read the parsed values and turn them into the
+  environment the plugin reads (``ENABLE_ENV``, ``POLICY_ENV``), before SGLang starts any
+  child process (they inherit it); with the flag, activate server mode in this process.
+
+`ServerArgs` has no field for them, so `from_cli_args` drops them from there on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+ADD_CLI_ARGS = "sglang.srt.server_args.ServerArgs.add_cli_args"
+FROM_CLI_ARGS = "sglang.srt.server_args.ServerArgs.from_cli_args"
+FLAG = "--tool-partial-execution"
+GROUP_TITLE = "conveyor_sgl: tool partial execution (server mode)"
+# Parsed names of the policy flags and their "not given" values.
+POLICY_DESTS = {
+    "tool_policy": None,
+    "tool_allow": None,
+    "tool_allow_import_targets": False,
+    "tool_allow_callables": False,
+    "tool_files_root": None,
+    "tool_allow_url": None,
+    "tool_allow_unconfined": False,
+}
+
+
+def add_server_mode_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The flag and the policy flags, as one argument group of `parser`."""
+    group = parser.add_argument_group(
+        GROUP_TITLE,
+        "Run parsers, tool sessions and tool workers inside this server (routes under "
+        "/conveyor/). The policy flags say what requests to /conveyor/partial_tool may use; "
+        "closed by default, anything else is refused with a 4xx naming the rule. Same as "
+        "setting CONVEYOR_SGL_TOOL_PARTIAL_EXECUTION=1 (and CONVEYOR_SGL_TOOL_POLICY, JSON).",
+    )
+    group.add_argument(
+        FLAG,
+        action="store_true",
+        help="run partial tools inside the server: parse decoded tokens where they are "
+        "produced and append tool output to the request's own tokens (the frontend "
+        "discovers it by itself)",
+    )
+    _add_policy_flags(group)
+    return group
+
+
+def _add_policy_flags(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--tool-policy",
+        metavar="FILE",
+        help="a YAML policy (keys: tools, allow_import_targets, allow_callables, files_root, "
+        "allow_urls, allow_unconfined); the flags below override it",
+    )
+    group.add_argument(
+        "--tool-allow",
+        metavar="NAMES",
+        action="append",
+        help="comma-separated registered tools requests may use (default: the built-ins)",
+    )
+    group.add_argument(
+        "--tool-allow-import-targets",
+        action="store_true",
+        help="let requests name any 'module:Class' tool target (imported in the server)",
+    )
+    group.add_argument(
+        "--tool-allow-callables",
+        action="store_true",
+        help="let configs name callables to import and call (validation's 'function')",
+    )
+    group.add_argument(
+        "--tool-files-root",
+        metavar="DIR",
+        help="files tools may open (sql 'database', ATTACH) must be inside DIR "
+        "(default: none, ':memory:' only)",
+    )
+    group.add_argument(
+        "--tool-allow-url",
+        metavar="PREFIX",
+        action="append",
+        help="an http(s) URL prefix tools may fetch from (search 'service_url', also "
+        "inside planner's search config); repeatable (default: none)",
+    )
+    group.add_argument(
+        "--tool-allow-unconfined",
+        action="store_true",
+        help="run tools marked untrusted_code (python) even where the kernel cannot confine "
+        "them (no Landlock); without it such requests get 503",
+    )
+
+
+def policy_given(args: argparse.Namespace) -> bool:
+    return any(getattr(args, dest, unset) != unset for dest, unset in POLICY_DESTS.items())
+
+
+def policy_json(args: argparse.Namespace) -> str:
+    """The policy from --tool-policy and the flags, as JSON; PolicyConfigError if invalid."""
+    from conveyor_sgl.runtime.server.policy import load_policy
+
+    names = [n.strip() for arg in args.tool_allow or [] for n in arg.split(",") if n.strip()]
+    policy = load_policy(
+        args.tool_policy,
+        tools=names or None,
+        allow_import_targets=args.tool_allow_import_targets,
+        allow_callables=args.tool_allow_callables,
+        files_root=args.tool_files_root,
+        allowed_urls=args.tool_allow_url,
+        allow_unconfined=args.tool_allow_unconfined,
+    )
+    return policy.to_json()
+
+
+def register_cli_hooks() -> None:
+    from sglang.srt.plugins.hook_registry import HookRegistry, HookType
+
+    HookRegistry.register(ADD_CLI_ARGS, _after_add_cli_args, HookType.AFTER)
+    HookRegistry.register(FROM_CLI_ARGS, _before_from_cli_args, HookType.BEFORE)
+
+
+def _after_add_cli_args(result: Any, parser: argparse.ArgumentParser, *_: Any) -> None:
+    # A parser that has them already (a second call, another launcher's) keeps its own.
+    if FLAG not in parser._option_string_actions:
+        add_server_mode_flags(parser)
+
+
+def _before_from_cli_args(*args: Any, **kwargs: Any) -> None:
+    namespace = next((a for a in args if isinstance(a, argparse.Namespace)), None)
+    namespace = kwargs.get("args", namespace)
+    if isinstance(namespace, argparse.Namespace):
+        apply_parsed(namespace)
+
+
+def apply_parsed(args: argparse.Namespace, environ: Any = os.environ) -> None:
+    """The parsed flags into the plugin's environment; with server mode on, activate it.
+
+    Without the flag the environment decides (CONVEYOR_SGL_TOOL_PARTIAL_EXECUTION=1); policy
+    flags then still replace CONVEYOR_SGL_TOOL_POLICY, so both routes take them."""
+    from conveyor_sgl.runtime.server import plugin
+    from conveyor_sgl.runtime.server.policy import POLICY_ENV, PolicyConfigError
+
+    if getattr(args, "tool_partial_execution", False):
+        environ[plugin.ENABLE_ENV] = "1"
+    if policy_given(args):
+        try:
+            environ[POLICY_ENV] = policy_json(args)
+        except PolicyConfigError as e:
+            print(f"error: conveyor_sgl server-mode policy: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
+    if plugin.enabled(environ):
+        plugin.activate()
