@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test model lint clean
+.PHONY: demo test unit model lint typecheck clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,17 @@ demo: model
 test: model
 	$(PY) -m pytest -q
 
+# The fast tests: no SGLang server, no model build (so not after `model`).
+unit: $(INSTALLED)
+	$(PY) -m pytest -q -m "not server and not model"
+
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check conveyor_sgl programs eval tests
+	$(VENV)/bin/ruff format --check conveyor_sgl programs eval tests
+
+# Configured in pyproject.toml ([tool.mypy]: conveyor_sgl/).
+typecheck: $(INSTALLED)
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,4 +1,4 @@
-"""`python -m conveyor_sgl.launch_server [sglang server flags]`: see runtime/embedded/launcher.py."""
+"""`python -m conveyor_sgl.launch_server [sglang server flags]`: runtime/embedded/launcher.py."""
 
 from __future__ import annotations
 

@@ -46,7 +46,9 @@ class ProcessStartError(ConveyorError, RuntimeError):
 def start_group(argv: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen:
     """Start ``argv`` as the leader of a new process group (stdin: /dev/null by default)."""
     popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
-    return subprocess.Popen(list(argv), start_new_session=True, close_fds=True, **popen_kwargs)
+    return subprocess.Popen(  # noqa: S603 - our own command (sys.executable -m ...), not model text
+        list(argv), start_new_session=True, close_fds=True, **popen_kwargs
+    )
 
 
 def wait_ready(
@@ -56,12 +58,13 @@ def wait_ready(
     what: str,
     not_ready: str = "was not ready",
 ) -> None:
-    """Call ``ready(max_wait_s)`` until it is true; raise if ``proc`` exits or time runs out.
-    ``ready`` may block up to its argument (a socket read), so an exit is seen promptly."""
+    """Call ``ready(remaining_s)`` until it is true; raise if ``proc`` exits or time runs out.
+    ``ready`` may block, but briefly (a socket read of a fraction of a second, one health
+    request): an exit is seen between two calls."""
     deadline = time.monotonic() + timeout_s
     while True:
         remaining = deadline - time.monotonic()
-        if ready(max(0.0, min(remaining, 0.5))):
+        if ready(max(0.0, remaining)):
             return
         code = proc.poll()
         if code is not None:

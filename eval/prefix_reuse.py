@@ -5,7 +5,8 @@
 Both programs force the same code with a regex, append the same tool output, then `gen`.
 The stock one appends the output as text (the server re-tokenizes everything); the
 partial_tool one keeps the exact token ids. Prints the final generation's cached_tokens as a
-share of the tokens before the tool output (the code generation's prompt + completion) (median over runs; the server's cache is flushed before each).
+share of the tokens before the tool output (the code generation's prompt + completion)
+(median over runs; the server's cache is flushed before each).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ def layer_costs(runs: int) -> tuple[list[str], dict[str, list[float]]]:
     layers: list[str] = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="conveyor-cost-") as root:
-            proc = subprocess.run(
+            proc = subprocess.run(  # noqa: S603 - our interpreter running our own _CHILD script
                 [sys.executable, "-c", _CHILD, root],
                 capture_output=True,
                 text=True,

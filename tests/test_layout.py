@@ -9,8 +9,9 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "conveyor_sgl"
 
 # Who may import whom, by room (the longest matching prefix names a module's room). Leaves
-# (cache, errors, process_group) import nothing of ours but the error root; tools see only the Unit their parser cuts
-# (and the parsers themselves, for the planner's python tasks); the runtime never reaches up
+# (cache, errors, process_group) import nothing of ours but the error root; tools see only the
+# Unit their parser cuts (and the parsers themselves, for the planner's python tasks); the
+# runtime never reaches up
 # into the SGLang-facing primitives; the primitives use the server side only through the
 # wire contract.
 ROOMS = [
@@ -48,7 +49,9 @@ ALLOWED_EXCEPTIONS = {  # (room, imported prefix)
 
 
 # Every room may name the root of the project's errors.
-ALLOWED_EXCEPTIONS |= {(room, "conveyor_sgl.errors") for room in ROOMS if room != "conveyor_sgl.errors"}
+ALLOWED_EXCEPTIONS |= {
+    (room, "conveyor_sgl.errors") for room in ROOMS if room != "conveyor_sgl.errors"
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -70,7 +73,7 @@ def _imports(path: Path, name: str, top_level_only: bool) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module:
             base = node.module
             if node.level:  # relative: resolve against this package
-                base = ".".join(name.split(".")[: -node.level] + [node.module])
+                base = ".".join([*name.split(".")[: -node.level], node.module])
             found.add(base)
             found |= {f"{base}.{alias.name}" for alias in node.names}
     return {module for module in found if module.startswith("conveyor_sgl")}

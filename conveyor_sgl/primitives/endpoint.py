@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,7 +74,7 @@ class Endpoint:
         res = self._post("/generate", {**payload, "stream": False}, stream=False)
         return _event(res.json())
 
-    def generate_stream(self, payload: dict[str, Any]) -> Iterator[GenerateEvent]:
+    def generate_stream(self, payload: dict[str, Any]) -> Generator[GenerateEvent, None, None]:
         """Yield one event per SSE message; closing the generator drops the connection,
         which makes the server abort the request."""
         res = self._post("/generate", {**payload, "stream": True}, stream=True)

@@ -62,7 +62,8 @@ def check_hooked_api() -> None:
     """Raise HookedApiChanged naming what moved, if this sglang is not the one we hook."""
     if sglang.__version__ != SUPPORTED_SGLANG:
         raise HookedApiChanged(
-            f"conveyor_sgl hooks sglang {SUPPORTED_SGLANG}'s interpreter; found {sglang.__version__}"
+            f"conveyor_sgl hooks sglang {SUPPORTED_SGLANG}'s interpreter; "
+            f"found {sglang.__version__}"
         )
     cls = interpreter.StreamExecutor
     missing = [m for m in _EXECUTOR_MEMBERS if not callable(getattr(cls, m, None))]

@@ -53,7 +53,7 @@ class StringDecoder:
             if self._escape is not None:
                 i = self._escape_step(s, i, out)
                 continue
-            j = _PLAIN_RUN.match(s, i).end()
+            j = m.end() if (m := _PLAIN_RUN.match(s, i)) else i  # a "*" run: never None
             if j > i:
                 self._flush_high(out)
                 out.append(s[i:j])
@@ -89,7 +89,7 @@ class StringDecoder:
             self._escape = seq
             return i + 1
         self._escape = None
-        self._code_point(int(seq[2:], base=16), out)  # noqa: FURB166 - seq is \\uXXXX
+        self._code_point(int(seq[2:], base=16), out)  # seq is \\uXXXX: hex after the \\u
         return i + 1
 
     def _code_point(self, code: int, out: list[str]) -> None:

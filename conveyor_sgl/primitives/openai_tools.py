@@ -220,7 +220,7 @@ class PartialToolCalls:
         stream.reader = JsonFieldStream(spec.argument) if spec.argument else None
 
     def _feed_arguments(self, stream: _CallStream, delta: str, now: float) -> None:
-        assert stream.session is not None
+        assert stream.session is not None  # noqa: S101 - the caller checked
         if stream.reader is None:
             stream.session.feed_text(delta, now)
             return

@@ -38,6 +38,7 @@ from conveyor_sgl.runtime.workers.messages import (
 )
 from conveyor_sgl.runtime.workers.pool import WorkerPool, default_pool
 from conveyor_sgl.runtime.workers.process import describe_exit
+from conveyor_sgl.tools.base import Tool
 from conveyor_sgl.tools.limits import limits_for
 from conveyor_sgl.tools.registry import ResolvedTool, check_tool
 
@@ -67,7 +68,7 @@ class Release(Enum):
 class ToolSession:
     def __init__(
         self,
-        tool: str | ResolvedTool,
+        tool: str | type[Tool] | ResolvedTool,
         *,
         pool: WorkerPool | None = None,
         partial: bool = True,
@@ -179,8 +180,8 @@ class ToolSession:
             envelope = self._handle.channel.recv(min(remaining, _POLL_S))
             if envelope is not None:
                 self._on_message(envelope)
-            elif self._handle.exit_code() is not None:
-                self._worker_died()
+            elif (code := self._handle.exit_code()) is not None:
+                self._worker_died(code)
         return self._result
 
     def cancel(self, reason: str = "cancelled by the program") -> None:
@@ -217,15 +218,15 @@ class ToolSession:
     def _send(self, payload: Payload) -> bool:
         if self._handle.closed:
             return False
-        if self._handle.exit_code() is not None:
-            self._worker_died()
+        if (code := self._handle.exit_code()) is not None:
+            self._worker_died(code)
             return False
         try:
             self._handle.channel.send(Envelope(self.id, payload), timeout_s=_SEND_TIMEOUT_S)
             return True
         except ChannelError as e:
-            if self._handle.exit_code() is not None:
-                self._worker_died()
+            if (code := self._handle.exit_code()) is not None:
+                self._worker_died(code)
             else:
                 self._conclude("error", "", f"tool worker stopped reading: {e}", Release.KILL)
             return False
@@ -270,12 +271,11 @@ class ToolSession:
         self._abort_reason = describe_error(error)
         self._conclude("error", "", self._abort_reason, Release.CANCEL)
 
-    def _worker_died(self) -> None:
+    def _worker_died(self, code: int) -> None:
         # A result sent right before the exit may still be in ZeroMQ's I/O thread (a large
         # one takes a while): wait until the channel goes quiet before calling it lost.
         self._drain(quiet_s=_EXIT_DRAIN_S)
         if self._result is None:
-            code = self._handle.exit_code()
             self._conclude("error", "", f"tool worker {describe_exit(code)}", Release.KILL)
 
     def _conclude(

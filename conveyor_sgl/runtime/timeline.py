@@ -64,7 +64,6 @@ class ToolTimeline:
             "result_ready_at": _since(self.result_ready_at, t0),
         }
 
-
     @classmethod
     def from_dict(cls, data: dict[str, Any], t0: float = 0.0) -> ToolTimeline:
         """The inverse of ``to_dict(t0)``: how the client reads the server's timeline (its

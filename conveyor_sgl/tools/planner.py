@@ -29,6 +29,7 @@ from typing import Any
 from conveyor_sgl.runtime.parsers.base import Unit
 from conveyor_sgl.tools.base import (
     ConfigReferences,
+    Status,
     Tool,
     ToolOutput,
     UnitWork,
@@ -129,8 +130,8 @@ class PlannerTool(Tool):
                 running = [i for i, s in sorted(self._states.items()) if s is TaskState.RUNNING]
                 errors.append(f"tasks {running} still running after {self._timeout_s:g}s")
         self._pool.shutdown(wait=False, cancel_futures=True)
-        status, error = ("error", errors[0]) if errors else ("ok", None)
-        return ToolOutput(output, status, error, work)
+        status: Status = "error" if errors else "ok"
+        return ToolOutput(output, status, errors[0] if errors else None, work)
 
     def cancel(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

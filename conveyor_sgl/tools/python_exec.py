@@ -21,8 +21,12 @@ import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from conveyor_sgl.tools.base import Status, ToolOutput
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer is 3.12+
 
 FILENAME = "<tool>"
 DEFAULT_MAX_OUTPUT_BYTES = 1 << 20
@@ -45,7 +49,7 @@ class Sink(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, b: bytes | bytearray | memoryview) -> int:
+    def write(self, b: Buffer) -> int:
         data = bytes(b)
         room = self.limit - len(self.data)
         if room > 0:
@@ -111,7 +115,14 @@ _MISSING = object()
 
 
 def _text_stream(sink: Sink, errors: str) -> io.TextIOWrapper:
-    return io.TextIOWrapper(sink, encoding="utf-8", errors=errors, newline="\n", write_through=True)
+    # The stubs want a buffer with .name; TextIOWrapper reads it only when asked (AttributeError).
+    return io.TextIOWrapper(
+        sink,  # type: ignore[arg-type]
+        encoding="utf-8",
+        errors=errors,
+        newline="\n",
+        write_through=True,
+    )
 
 
 def register_source(lines: list[str]) -> None:
@@ -156,8 +167,10 @@ def runtime_outcome(exc: BaseException) -> Outcome:
 def compile_outcome(exc: Exception, lines: list[str]) -> Outcome:
     """The outcome of a program that does not compile: Python shows no traceback, only the
     error with its line (taken from the program when the compiler could not read it back)."""
-    if isinstance(exc, SyntaxError) and exc.text is None and 0 < (exc.lineno or 0) <= len(lines):
-        exc.text = lines[exc.lineno - 1]
+    if isinstance(exc, SyntaxError) and exc.text is None:
+        n = exc.lineno or 0
+        if 0 < n <= len(lines):
+            exc.text = lines[n - 1]
     return Outcome("error", summary(exc), _format(exc, only=True))
 
 

@@ -91,7 +91,7 @@ class ProgramSource:
         with warnings.catch_warnings(record=True) as caught:
             # The C side reads the module's list each time; the compiler's warnings use no
             # registry, so no _filters_mutated() is needed.
-            warnings.filters[:] = self._filters
+            warnings.filters[:] = self._filters  # type: ignore[index]  # a list; stubs: Sequence
             yield caught
 
     def _leaves_head(self, text: str) -> bool:

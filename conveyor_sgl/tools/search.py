@@ -103,7 +103,8 @@ class ServiceSearch:
     def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         query = urllib.parse.urlencode(params)
         url = f"{self.url}{path}" + (f"?{query}" if query else "")
-        with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
+        # service_url was checked to be http(s) (search_options), so no file: or custom scheme.
+        with urllib.request.urlopen(url, timeout=self.timeout_s) as response:  # noqa: S310
             return json.loads(response.read())
 
 

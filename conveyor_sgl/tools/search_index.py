@@ -29,8 +29,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from conveyor_sgl.cache import cache_root
+
+if TYPE_CHECKING:
+    from bm25s import BM25  # at run time bm25s is imported without numba, below
 
 
 def _import_bm25s() -> ModuleType:
@@ -100,7 +104,7 @@ class Hit:
 class SearchIndex:
     """BM25 over the documents; ``search`` is read-only, so threads may share one index."""
 
-    def __init__(self, retriever: bm25s.BM25, titles: list[str], texts: list[str]) -> None:
+    def __init__(self, retriever: BM25, titles: list[str], texts: list[str]) -> None:
         self._retriever = retriever
         self._vocab = set(retriever.vocab_dict)
         self.titles, self.texts = titles, texts

@@ -77,7 +77,7 @@ class SearchServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = self.socket.getsockname()[:2]  # = server_address, which the stubs type loosely
         return f"http://{host}:{port}"
 
 
@@ -112,9 +112,9 @@ class SearchService:
         self.close()
 
     def _read_ready_line(self, max_wait_s: float) -> bool:
-        assert self.proc.stdout is not None
+        assert self.proc.stdout is not None  # noqa: S101 - started with stdout=PIPE
         fd = self.proc.stdout.fileno()
-        readable, _, _ = select.select([fd], [], [], max_wait_s)
+        readable, _, _ = select.select([fd], [], [], min(max_wait_s, 0.5))
         if readable:
             self._said += os.read(fd, 4096)  # "" at its exit: wait_ready then sees the code
         return self._said.endswith(b"\n")

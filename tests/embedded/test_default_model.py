@@ -34,11 +34,16 @@ TEXTS = [
 ]
 
 
+# The tests of the full default model build one first: `make unit` leaves them out.
+needs_model = pytest.mark.model
+
+
 @pytest.fixture(scope="module")
 def default_model(tmp_path_factory) -> Path:
     return ensure_default_model(root=tmp_path_factory.mktemp("cache"))
 
 
+@needs_model
 def test_second_call_is_cached_and_instant(default_model):
     start = time.perf_counter()
     again = ensure_default_model(root=default_model.parents[1])
@@ -73,6 +78,7 @@ def test_invalid_config_is_rejected():
         TinyModelConfig(hidden_size=100, num_attention_heads=3)
 
 
+@needs_model
 def test_model_is_a_small_llama(default_model):
     from safetensors.torch import load_file
 
@@ -84,6 +90,7 @@ def test_model_is_a_small_llama(default_model):
     assert 1_000_000 <= params <= 2_000_000
 
 
+@needs_model
 def test_model_loads_with_transformers(default_model):
     import torch
     from transformers import AutoModelForCausalLM
@@ -93,6 +100,7 @@ def test_model_loads_with_transformers(default_model):
     assert logits.shape == (1, 3, model.config.vocab_size)
 
 
+@needs_model
 @pytest.mark.parametrize("text", TEXTS)
 def test_tokenizer_round_trips(default_model, text):
     from transformers import AutoTokenizer
@@ -103,6 +111,7 @@ def test_tokenizer_round_trips(default_model, text):
     assert max(ids) < tokenizer.vocab_size or max(ids) < len(tokenizer)
 
 
+@needs_model
 def test_code_is_compressed_by_the_trained_merges(default_model):
     from transformers import AutoTokenizer
 
@@ -111,6 +120,7 @@ def test_code_is_compressed_by_the_trained_merges(default_model):
     assert len(tokenizer.encode(code)) < len(code.encode()) / 2
 
 
+@needs_model
 def test_special_tokens(default_model):
     from transformers import AutoTokenizer
 
@@ -122,6 +132,7 @@ def test_special_tokens(default_model):
     assert special["eos_token"] == "<|im_end|>"
 
 
+@needs_model
 def test_chat_template_matches_sglang_frontend_template(default_model):
     from sglang.lang.chat_template import get_chat_template_by_model_path
     from transformers import AutoTokenizer

@@ -121,7 +121,7 @@ def test_malformed_input_raises_in_the_delta_that_makes_it_certain(text: str, of
 def test_close_on_an_unfinished_object_raises_truncated(text: str):
     parser = JsonArgsParser()
     parser.feed(text)
-    with pytest.raises(ParseError, match="^truncated JSON object"):
+    with pytest.raises(ParseError, match=r"^truncated JSON object"):
         parser.close()
 
 

@@ -57,7 +57,7 @@ def test_a_dropped_connection_is_retried_once(server):
 
 def test_a_server_that_keeps_dropping_is_an_error(server):
     DropFirst.drops = 5
-    with pytest.raises(EndpointError, match="POST /tokenize to http://127.0.0.1:.* failed"):
+    with pytest.raises(EndpointError, match=r"POST /tokenize to http://127\.0\.0\.1:.* failed"):
         Endpoint(server).tokenize("abc")
     assert DropFirst.seen == 2  # one retry, not a loop
 

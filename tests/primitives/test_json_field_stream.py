@@ -30,7 +30,7 @@ _JSON_VALUES = st.recursive(
 
 def _split(text: str, cuts: list[int]) -> list[str]:
     points = sorted({min(c, len(text)) for c in cuts})
-    return [text[a:b] for a, b in zip([0, *points], [*points, len(text)]) if b > a]
+    return [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True) if b > a]
 
 
 def _read(field: str, chunks: list[str]) -> tuple[str, JsonFieldStream]:

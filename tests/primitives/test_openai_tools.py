@@ -122,7 +122,7 @@ def test_statements_run_while_the_code_argument_is_written(client):
 
     # From the token that ends a statement (its newline) to its start in the tool.
     ends = [sum(len(u.text) for u in units[: k + 1]) - 1 for k in range(len(units))]
-    latency = [u.started_at - arrivals.times[end] for u, end in zip(units, ends)]
+    latency = [u.started_at - arrivals.times[end] for u, end in zip(units, ends, strict=True)]
     dispatch = [u.started_at - u.decoded_at for u in units]
     print(
         f"\nOpenAI helper, statement's last token -> start in the tool: median "

@@ -96,7 +96,7 @@ def test_limits_check_their_own_values():
         Limits(max_processes=-1)
     with pytest.raises(msgspec.ValidationError, match="memory_bytes must be positive"):
         msgspec.convert({"memory_bytes": 0}, Limits)
-    with pytest.raises(LimitsError, match="limits of tool 'python': .*unknown field `wall_s`"):
+    with pytest.raises(LimitsError, match=r"limits of tool 'python': .*unknown field `wall_s`"):
         limits_for("python", {"wall_s": 1})
 
 
@@ -288,7 +288,7 @@ def test_no_process_even_through_a_c_entry_point_without_an_audit_event(pool, tm
         r, w = os.pipe()
         argv = [b"/bin/sh", b"-c", b"echo escaped > {target}"]
         _posixsubprocess.fork_exec(argv, argv[:1], True, (w,), None, None, -1, -1, -1, -1, -1, -1, r, w, True, False, -1, None, None, None, -1, None, False)
-        """
+        """  # noqa: E501 - fork_exec's 23 arguments, as the program would write them
     result = run_python(pool, code)
     assert (result.status, result.error) == (
         "error",

@@ -4,7 +4,12 @@ sessions, units, latencies, pool gauges and refusals next to SGLang's metrics.""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -15,11 +20,63 @@ from conveyor_sgl import partial_tool, tool_result
 from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 from programs.code_solver import forced
 
-pytestmark = pytest.mark.server
-
 P = "conveyor_sgl:"
 CODE = "x = 2\nprint(x)\nfor i in range(2):\n    print(i)\nprint('done')\n"
 OUTPUT = "2\n0\n1\ndone\n"
+
+
+# In a child process: prometheus_client picks its multiprocess backend when first imported.
+RECORDER = textwrap.dedent("""
+    import time
+    from types import SimpleNamespace as NS
+    from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+    from conveyor_sgl.runtime.server import metrics
+    from conveyor_sgl.runtime.timeline import ToolTimeline, UnitTiming
+
+    metrics._sglang_metrics_enabled = lambda: True  # as SGLang's --enable-metrics says
+    pool = NS(closed=False, pids=lambda: [11, 12, 13])
+    assert metrics.ensure(pool) is metrics.ensure(pool) is not None
+    metrics.record_session_started("python")
+    units = [UnitTiming("a", decoded_at=1.0, started_at=1.002), UnitTiming("b", decoded_at=2.0)]
+    timeline = ToolTimeline("server", units, decode_finished_at=3.0, result_ready_at=3.5)
+    timeline.status = "ok"
+    metrics.record_session_finished(NS(tool="python", timeline=timeline))
+    metrics.record_refusal("url")
+    pool.closed = True  # ends the gauges' refresher
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    print(generate_latest(registry).decode())
+""")
+
+
+def test_recorded_metrics_reach_the_multiprocess_collector(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", RECORDER], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    samples = _parse(out.stdout)
+    assert _value(samples, "tool_sessions_started_total", tool="python") == 1
+    assert _value(samples, "tool_sessions_finished_total", tool="python", status="ok") == 1
+    assert _value(samples, "tool_units_total", tool="python") == 2
+    assert _value(samples, "tool_wait_after_decode_seconds_sum") == pytest.approx(0.5)
+    # Only the unit the tool started on has a dispatch latency.
+    assert _value(samples, "tool_dispatch_latency_seconds_count") == 1
+    assert _value(samples, "tool_dispatch_latency_seconds_sum") == pytest.approx(0.002)
+    assert _value(samples, "tool_dispatch_latency_seconds_bucket", le="0.0025") == 1
+    assert _value(samples, "tool_dispatch_latency_seconds_bucket", le="0.001") == 0
+    assert (_value(samples, "tool_workers_busy"), _value(samples, "tool_workers_warm")) == (0, 3)
+    assert _value(samples, "tool_refusals_total", rule="url") == 1
+
+
+def test_nothing_is_created_without_an_sglang_server() -> None:
+    code = (
+        "import sys; from conveyor_sgl.runtime.server import metrics\n"
+        "metrics.record_refusal('url'); assert metrics.ensure(None) is None\n"
+        "assert 'prometheus_client' not in sys.modules"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +96,11 @@ def coder(s, code_regex):
 
 
 def _metrics(url: str) -> dict[str, list]:
+    return _parse(requests.get(url + "/metrics", timeout=10).text)
+
+
+def _parse(text: str) -> dict[str, list]:
     """Our samples by sample name (counters end in _total, histograms in _count etc.)."""
-    text = requests.get(url + "/metrics", timeout=10).text
     samples: dict[str, list] = {"sglang": []}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -71,6 +131,7 @@ def _wait_for(url: str, check, timeout_s: float = 15.0) -> dict[str, list]:
         time.sleep(0.2)
 
 
+@pytest.mark.server
 def test_metrics_show_sessions_units_latencies_pool_and_refusals(server):
     state = coder.run(backend=sgl.RuntimeEndpoint(server.url), code_regex=forced(CODE, "```"))
     assert state.error() is None, state.error()

@@ -83,7 +83,8 @@ def test_launcher_help_lists_our_flags_first_then_sglangs(capsys):
     out = capsys.readouterr().out
     ours = out.index("--tool-partial-execution")
     assert ours < out.index("--tool-allow-import-targets") < out.index("--cpus")
-    assert out.index("--cpus") < out.index("SGLang server flags") < out.index("--tokenizer-path")
+    sglang_part = out.index("SGLang server flags (passed through")
+    assert out.index("--cpus") < sglang_part < out.index("--tokenizer-path")
     assert "sglang serve" not in out  # SGLang's usage line would name the wrong command
 
 
@@ -108,7 +109,7 @@ def served(request):
     else:
         env[ENABLE_ENV] = "0"  # whatever this shell has: only the flag may turn it on
         argv += ["--tool-partial-execution", "--tool-allow", "python,line"]
-    with SglangServe(extra_args=argv, env=env) as server:
+    with SglangServe(extra_args=argv, env=env, startup_timeout_s=150) as server:
         yield request.param, server
 
 

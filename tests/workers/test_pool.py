@@ -85,7 +85,7 @@ def test_the_pool_never_runs_more_than_max_workers():
         time.sleep(0.3)  # the filler must not start a warm one beyond the cap
         assert len(pool.pids()) == 3 and pool.in_use() == 3
         t = time.monotonic()
-        with pytest.raises(PoolBusyError, match="all 3 tool workers stayed busy for 0.3s"):
+        with pytest.raises(PoolBusyError, match=r"all 3 tool workers stayed busy for 0\.3s"):
             pool.acquire(timeout_s=0.3)
         assert 0.3 <= time.monotonic() - t < 1.5
         for handle in held:
@@ -180,7 +180,7 @@ def test_a_worker_that_never_says_ready_fails_at_the_deadline():
     command = [PY, "-c", "import time; time.sleep(60)"]
     with WorkerPool(size=0, command=command, start_timeout_s=0.5) as pool:
         t = time.monotonic()
-        with pytest.raises(WorkerStartError, match="no ready within 0.5s"):
+        with pytest.raises(WorkerStartError, match=r"no ready within 0\.5s"):
             pool.acquire(timeout_s=10)
         assert time.monotonic() - t < 2.0
 

@@ -28,7 +28,7 @@ BUILD_VERSION = 1
 # (sglang.lang.chat_template.match_chat_ml), which is the template the tokenizer carries too.
 MODEL_NAME_PREFIX = "conveyor-tinyllama"
 
-BOS_TOKEN = "<|endoftext|>"
+BOS_TOKEN = "<|endoftext|>"  # noqa: S105 - a tokenizer's special token, not a secret
 IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
 SPECIAL_TOKENS = (BOS_TOKEN, IM_START, IM_END)

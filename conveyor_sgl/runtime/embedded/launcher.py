@@ -20,8 +20,8 @@ from pathlib import Path
 
 from conveyor_sgl.runtime.embedded.default_model import cache_root, ensure_default_model
 from conveyor_sgl.runtime.sandbox.layers import describe_layers
-from conveyor_sgl.runtime.server.plugin import ENABLE_ENV
 from conveyor_sgl.runtime.server.cli_flags import add_server_mode_flags, policy_json
+from conveyor_sgl.runtime.server.plugin import ENABLE_ENV
 from conveyor_sgl.runtime.server.policy import POLICY_ENV, PolicyConfigError
 from conveyor_sgl.runtime.workers.cpu_affinity import TOOL_CPUS_ENV, format_cpus, parse_cpus, pin
 

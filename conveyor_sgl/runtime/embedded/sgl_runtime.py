@@ -113,5 +113,6 @@ def _as_kwargs(argv: list[str]) -> dict[str, Any]:
             kwargs[action.dest], i = True, i + 1
         else:
             value = argv[i + 1]
-            kwargs[action.dest], i = (action.type(value) if action.type else value), i + 2
+            convert = action.type if callable(action.type) else None  # not a registry name
+            kwargs[action.dest], i = (convert(value) if convert else value), i + 2
     return kwargs

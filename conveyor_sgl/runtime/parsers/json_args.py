@@ -110,14 +110,14 @@ class JsonArgsParser:
             return i + 1
         if (state is _S.NUMBER or state is _S.LITERAL) and self._in_bare(s[i], self._offset + i):
             return i + 1
-        i = _WHITESPACE.match(s, i).end()
+        i = m.end() if (m := _WHITESPACE.match(s, i)) else i  # a "*" run: never None
         if i < len(s):
             self._structural(s[i], self._offset + i)
             i += 1
         return i
 
     def _in_string(self, s: str, i: int) -> int:
-        j = _STRING_RUN.match(s, i).end()
+        j = m.end() if (m := _STRING_RUN.match(s, i)) else i  # a "*" run: never None
         if j == len(s):
             return j
         c, pos = s[j], self._offset + j
@@ -235,7 +235,7 @@ class JsonArgsParser:
 
     def _emit(self, end: int) -> None:
         start = self._pair_start
-        assert start is not None
+        assert start is not None  # noqa: S101 - only called inside a pair
         if self._joined is None:
             self._joined = "".join(self._chunks)
             self._chunks = [self._joined]

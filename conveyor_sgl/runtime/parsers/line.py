@@ -15,7 +15,7 @@ class LineParser:
     """
 
     name = "line"
-    wake = re.compile("\n")  # a line is finished only by its newline
+    wake: re.Pattern[str] | None = re.compile("\n")  # a line is finished only by its newline
 
     def __init__(self) -> None:
         self._partial: list[str] = []  # pieces of the incomplete last line

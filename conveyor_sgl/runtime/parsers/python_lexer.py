@@ -83,7 +83,7 @@ class LogicalLineLexer:
 
     def _scan_string(self, line: str, i: int) -> int:
         quote = self.quote
-        assert quote is not None
+        assert quote is not None  # noqa: S101 - only called inside a string
         m = _STRING_STOP[quote].search(line, i)
         if m is None:
             return len(line)

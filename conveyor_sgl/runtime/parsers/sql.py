@@ -25,7 +25,8 @@ class SqlStatementParser:
     """
 
     name = "sql"
-    wake = re.compile(";")  # a statement is finished only by a ';' (feed raises nothing)
+    # A statement is finished only by a ';' (feed raises nothing).
+    wake: re.Pattern[str] | None = re.compile(";")
 
     def __init__(self) -> None:
         self._buffer = ""  # the stream after the last unit
@@ -46,7 +47,8 @@ class SqlStatementParser:
     def close(self) -> list[Unit]:
         out: list[Unit] = []
         rest = self._buffer
-        if not rest[_LEADING.match(rest).end() :].strip():
+        lead = m.end() if (m := _LEADING.match(rest)) else 0  # a "*" run: never None
+        if not rest[lead:].strip():
             return out
         # The newline ends a trailing "--" comment, which would otherwise swallow the ';'.
         if not _complete(rest + "\n;"):
@@ -56,7 +58,7 @@ class SqlStatementParser:
 
     def _cut(self, end: int, out: list[Unit]) -> None:
         text = self._buffer[:end]
-        lead = _LEADING.match(text).end()
+        lead = m.end() if (m := _LEADING.match(text)) else 0  # a "*" run: never None
         if text[lead:].strip() not in ("", ";"):
             start = self._base + lead
             out.append(Unit(text[lead:], start, self._base + end, {"index": self._count}))

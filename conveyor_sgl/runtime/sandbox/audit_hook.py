@@ -19,12 +19,13 @@ from typing import Any
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 _WRITABLE_DEVICES = frozenset({"/dev/null"})
-_SPAWN_EVENTS = ("os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system")
-_SPAWN_EVENTS += ("subprocess.Popen", "pty.spawn")
-_LOOKUP_EVENTS = ("socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex")
-_LOOKUP_EVENTS += ("socket.gethostbyaddr", "socket.getnameinfo")
+_SPAWN_EVENTS: tuple[str, ...] = ("os.fork", "os.forkpty", "os.posix_spawn", "os.spawn")
+_SPAWN_EVENTS += ("os.system", "subprocess.Popen", "pty.spawn")
+_LOOKUP_EVENTS: tuple[str, ...] = ("socket.getaddrinfo", "socket.gethostbyname")
+_LOOKUP_EVENTS += ("socket.gethostbyname_ex", "socket.gethostbyaddr", "socket.getnameinfo")
 # Events whose first argument is a path the tool changes -> the index of their dir_fd.
-_MODIFY_EVENTS = {"os.remove": 1, "os.rmdir": 1, "os.mkdir": 2, "os.chmod": 2, "os.chown": 3}
+_MODIFY_EVENTS: dict[str, int | None] = {"os.remove": 1, "os.rmdir": 1, "os.mkdir": 2}
+_MODIFY_EVENTS |= {"os.chmod": 2, "os.chown": 3}
 _MODIFY_EVENTS |= {"os.utime": 3, "os.truncate": None, "os.setxattr": None}
 _MODIFY_EVENTS |= {"os.removexattr": None}
 # Reaching the interpreter's own objects (the hook included) or loading native code.

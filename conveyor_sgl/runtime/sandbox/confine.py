@@ -129,14 +129,10 @@ def enter(limits: Limits, workdir: str | None = None) -> list[str]:
 def _confine_kernel(workdir: str, network: bool, off: frozenset[str]) -> list[str]:
     layers = []
     last_cap = privileges.last_cap()  # /proc/sys is out of reach once in Landlock
-    if "landlock" not in off and _timed(
-        "landlock", lambda: landlock.restrict(workdir, network)
-    ):
+    if "landlock" not in off and _timed("landlock", lambda: landlock.restrict(workdir, network)):
         layers.append("landlock")
     families = (socket.AF_UNIX, *(() if network else sockets.NETWORK_FAMILIES))
-    if "seccomp" not in off and _timed(
-        "sockets", lambda: sockets.refuse_families(families)
-    ):
+    if "seccomp" not in off and _timed("sockets", lambda: sockets.refuse_families(families)):
         layers.append("sockets")
     if "caps" not in off and _timed("caps", lambda: privileges.drop_all(last_cap)):
         layers.append("caps")

@@ -59,7 +59,8 @@ ETC_FILES = (
     "ca-certificates", "os-release", "debian_version", "locale.alias", "timezone", "protocols",
     "services", "magic", "fonts", "matplotlibrc",
 )  # fmt: skip
-SYSTEM_READ = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/sys/devices/system/cpu")
+SYSTEM_READ: tuple[str, ...] = ("/usr", "/lib", "/lib64", "/bin", "/sbin")
+SYSTEM_READ += ("/sys/devices/system/cpu",)
 SYSTEM_READ += ("/proc/cpuinfo", "/proc/meminfo", "/dev/zero", "/dev/urandom", "/dev/random")
 
 

@@ -82,8 +82,8 @@ def _resolve_allowed(policy: ServerPolicy, tool: str) -> ResolvedTool:
     if ":" in tool:
         names = registered_names_of(tool)
         if names:
-            allowed = [n for n in names if n in policy.allowed_tools()]
-            name = allowed[0] if allowed else names[0]
+            permitted = [n for n in names if n in policy.allowed_tools()]
+            name = permitted[0] if permitted else names[0]
         elif not policy.allow_import_targets:
             raise PolicyError(
                 f"policy: tool {tool!r}: 'module:Class' targets from requests are not allowed "

@@ -74,6 +74,7 @@ def _add_routes(*args: Any, **kwargs: Any) -> None:
 
         # The operator's policy (POLICY_ENV); a broken one stops the launch here, loudly.
         _server_mode = install_routes(app, ServerMode(policy=ServerPolicy.from_env()))
+        print(f"conveyor_sgl server mode: /conveyor/ routes on (pid {os.getpid()})", flush=True)
     # A BEFORE hook that returns None leaves SGLang's arguments as they are.
 
 

@@ -43,7 +43,7 @@ class ForkedProcess:
     def wait(self, timeout: float | None = None) -> int:
         if not self._exited.wait(timeout):
             raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout or 0.0)
-        assert self.returncode is not None
+        assert self.returncode is not None  # noqa: S101 - set before _exited
         return self.returncode
 
     def send_signal(self, sig: int) -> None:
@@ -60,7 +60,7 @@ class ForkedProcess:
 
 class ForkServerClient:
     def __init__(self, env: dict[str, str], command: tuple[str, ...] = FORKSERVER_COMMAND) -> None:
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # noqa: S603 - our own command (FORKSERVER_COMMAND)
             [*command, "--parent-pid", str(os.getpid())],
             env=env,
             stdin=subprocess.PIPE,
@@ -69,7 +69,7 @@ class ForkServerClient:
             close_fds=True,
         )
         move_to_tool_cpus(self.proc.pid)  # its forks (and their start-up) run there too
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # noqa: S101 - PIPEs
         self._stdin: IO[bytes] = self.proc.stdin
         self._lock = threading.Lock()
         self._next_id = 0
@@ -104,7 +104,9 @@ class ForkServerClient:
         try:
             return future.result(timeout=timeout_s)
         except FutureTimeout:
-            raise ForkServerError(f"the fork server forked no worker within {timeout_s:.3g}s")
+            raise ForkServerError(
+                f"the fork server forked no worker within {timeout_s:.3g}s"
+            ) from None
 
     def close(self, grace_s: float = 1.0) -> None:
         """Closing stdin asks it to kill its workers and exit; then escalate."""

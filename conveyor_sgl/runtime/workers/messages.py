@@ -8,7 +8,7 @@ data (``Result.status``/``Result.error``, ``Error.message``), never as pickled e
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -18,7 +18,7 @@ from conveyor_sgl.tools.base import Status
 from conveyor_sgl.tools.limits import Limits
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     # runtime -> worker
     START = "start"
     FEED = "feed"
@@ -103,7 +103,7 @@ class Envelope(msgspec.Struct, frozen=True):
 
     @property
     def kind(self) -> Kind:
-        return Kind(type(self.payload).__struct_config__.tag)
+        return Kind(str(type(self.payload).__struct_config__.tag))  # every tag is a Kind value
 
 
 class MessageError(ConveyorError, ValueError):

@@ -111,8 +111,9 @@ def spawn_worker(
     channel = Channel(endpoint, bind=True)
     try:
         if forkserver is not None:
-            proc: Process = forkserver.fork(endpoint, preload, timeout_s)
-            preloaded = proc.preloaded
+            forked = forkserver.fork(endpoint, preload, timeout_s)
+            proc: Process = forked
+            preloaded = forked.preloaded
         else:
             proc = _popen(command, endpoint, preload)
             preloaded = frozenset(filter(None, preload.split(",")))

@@ -58,6 +58,13 @@ class ToolRunner:
     def done(self) -> bool:
         return self.state is RunnerState.DONE
 
+    @property
+    def _started(self) -> Tool:
+        """The tool of a session past start (RUNNING, ABORTED; DONE unless start failed)."""
+        if self._tool is None:
+            raise RuntimeError("the session's tool did not start")
+        return self._tool
+
     def handle(self, envelope: Envelope) -> Iterator[Payload]:
         payload = envelope.payload
         if isinstance(payload, Error):
@@ -106,7 +113,7 @@ class ToolRunner:
     def _feed(self, feed: Feed) -> Iterator[Payload]:
         if self.state is RunnerState.ABORTED:
             return
-        if not self._tool.partial:
+        if not self._started.partial:
             self._pending.append(feed)
             return
         yield from self._run_unit(feed)
@@ -116,7 +123,7 @@ class ToolRunner:
         started_at = time.monotonic()
         self._fed.append(feed.index)
         try:
-            verdict = self._tool.feed(unit)
+            verdict = self._started.feed(unit)
         except _TOOL_ERRORS as e:
             yield from self._fail(e)
             return
@@ -134,7 +141,7 @@ class ToolRunner:
         if self.state is RunnerState.DONE:
             return
         try:
-            output = self._tool.finish()
+            output = self._started.finish()
         except _TOOL_ERRORS as e:
             yield from self._fail(e)
             return
@@ -172,7 +179,7 @@ class ToolRunner:
     def _cancel(self, reason: str) -> Iterator[Payload]:
         error = f"cancelled: {reason}" if reason else "cancelled"
         try:
-            self._tool.cancel()
+            self._started.cancel()
         except _TOOL_ERRORS as e:
             error += f" (cancel() raised {describe_error(e)})"
         self.state = RunnerState.DONE

@@ -1,0 +1,136 @@
+"""Programs against `sgl.Runtime(...)`: SGLang serves HTTP from a child process it spawns.
+
+Client mode works against any Runtime; server mode when it was asked for, through
+`start_runtime(tool_partial_execution=True)` (the environment variables around `sgl.Runtime`).
+Each runtime is started once for the module and shut down at its end, and none of its
+processes may outlive it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import psutil
+import pytest
+import requests
+import sglang as sgl
+
+from conveyor_sgl import partial_tool, tool_result
+from conveyor_sgl.runtime.embedded.sgl_runtime import (
+    runtime_kwargs,
+    scoped_environ,
+    server_mode_env,
+    start_runtime,
+)
+from conveyor_sgl.runtime.server.plugin import ENABLE_ENV
+from conveyor_sgl.runtime.server.policy import POLICY_ENV, ServerPolicy
+from programs.code_solver import forced
+
+SMALL = {"max_total_tokens": 4096, "max_running_requests": 8}
+CODE = "x = 6 * 7\nprint(x)\n"
+
+
+def test_runtime_kwargs_add_the_launchers_defaults_and_keep_the_callers():
+    kwargs = runtime_kwargs(model_path="/m", max_total_tokens=4096)
+    assert kwargs["model_path"] == "/m" and kwargs["max_total_tokens"] == 4096
+    if kwargs.get("device") == "cpu":  # a host without a GPU: the CPU engine, as the launcher
+        assert kwargs["attention_backend"] == "torch_native" and kwargs["sleep_on_idle"] is True
+        assert os.environ["SGLANG_USE_CPU_ENGINE"] == "1"
+
+
+def test_server_mode_env_is_scoped():
+    env = server_mode_env(True, ServerPolicy(tools=("python",)))
+    assert env[ENABLE_ENV] == "1"
+    assert ServerPolicy.from_json(env[POLICY_ENV]).allowed_tools() == ("python",)
+    assert server_mode_env(False) == {ENABLE_ENV: "0"} and server_mode_env(None) == {}
+    before = os.environ.get(ENABLE_ENV)
+    with scoped_environ(env):
+        assert os.environ[ENABLE_ENV] == "1"
+    assert os.environ.get(ENABLE_ENV) == before
+
+
+@sgl.function
+def coder(s, code_regex, mode=None):
+    s += "Code:\n```python\n" + partial_tool(
+        "code", tool="python", mode=mode, stop="```", max_tokens=64, regex=code_regex
+    )
+    s += "```\nOutput:\n" + tool_result("code", timeout=60)
+
+
+def _processes_of(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _shutdown(runtime: sgl.Runtime) -> None:
+    """Shut the runtime down; return only when none of its processes is left (deadline)."""
+    procs = _processes_of(runtime.pid) if runtime.pid else []
+    runtime.shutdown()
+    _, alive = psutil.wait_procs(procs, timeout=30)
+    for proc in alive:
+        proc.kill()
+    assert not alive, f"sgl.Runtime left processes running: {alive}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def spawn_helpers_end_with_the_module():
+    """sgl.Runtime spawns its server, which starts multiprocessing's resource tracker in this
+    process; it would otherwise live as long as pytest. Torn down after the runtimes."""
+    yield
+    from multiprocessing import resource_tracker
+
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)  # started on demand
+    if stop is not None:
+        stop()
+
+
+@pytest.fixture(scope="module", params=["client", "server"])
+def runtime(request):
+    """One sgl.Runtime per mode: plain (client mode only), or asked for server mode."""
+    on = request.param == "server"
+    rt = start_runtime(tool_partial_execution=on, launch_timeout=240, **SMALL)
+    try:
+        yield request.param, rt
+    finally:
+        _shutdown(rt)
+
+
+@pytest.mark.server
+def test_conveyor_info_only_where_server_mode_was_asked_for(runtime):
+    mode, rt = runtime
+    res = requests.get(rt.url + "/conveyor/info", timeout=10)
+    if mode == "client":
+        assert res.status_code == 404
+        return
+    assert res.status_code == 200, res.text
+    info = res.json()
+    assert info["tool_partial_execution"] is True and "python" in info["tools"]
+    assert os.environ.get(ENABLE_ENV) != "1"  # asked for around this runtime only
+
+
+@pytest.mark.server
+def test_a_program_runs_against_sgl_runtime(runtime):
+    mode, rt = runtime
+    t0 = time.monotonic()
+    state = coder.run(code_regex=forced(CODE, "```"), backend=rt)  # auto: what the server has
+    assert state.error() is None, state.error()
+    tool = state.get_meta_info("code")["tool"]
+    assert (tool["mode"], tool["output"], tool["status"]) == (mode, "42\n", "ok")
+    assert state["code"] == CODE and time.monotonic() - t0 < 120
+
+
+@pytest.mark.server
+def test_forced_modes_against_sgl_runtime(runtime):
+    mode, rt = runtime
+    state = coder.run(code_regex=forced(CODE, "```"), mode="client", backend=rt)
+    assert state.error() is None and state.get_meta_info("code")["tool"]["mode"] == "client"
+    state = coder.run(code_regex=forced(CODE, "```"), mode="server", backend=rt)
+    if mode == "server":
+        assert state.error() is None, state.error()
+        assert state.get_meta_info("code")["tool"]["output"] == "42\n"
+    else:  # a plain runtime refuses server mode with a message that says how to get it
+        assert "--tool-partial-execution" in str(state.error())
