@@ -82,6 +82,15 @@ def _program(arch: _Arch) -> bytes:
         (_JSET_K, _CLONE_THREAD, "allow", "deny"),
     ]
     returns = {"allow": _RET_ALLOW, "deny": deny, "nosys": nosys}
+    return assemble(body, returns)
+
+
+Instruction = tuple[int, int, str | None, str | None]
+
+
+def assemble(body: list[Instruction], returns: dict[str, int]) -> bytes:
+    """A classic BPF program: ``body`` is (code, k, jump-if-true label, jump-if-false label)
+    (None: the next instruction); each label is one of the ``returns`` placed after it."""
     at = {label: len(body) + i for i, label in enumerate(returns)}
     out = bytearray()
     for i, (code, k, jt, jf) in enumerate(body):

@@ -17,9 +17,13 @@ import ctypes
 import errno
 import platform
 import socket
-import struct
 
-from conveyor_sgl.runtime.sandbox.seccomp import _ARCHES, _PR_SET_NO_NEW_PRIVS, _Sock_fprog
+from conveyor_sgl.runtime.sandbox.seccomp import (
+    _ARCHES,
+    _PR_SET_NO_NEW_PRIVS,
+    _Sock_fprog,
+    assemble,
+)
 
 _LD_W_ABS, _JEQ_K, _JGE_K, _RET_K = 0x20, 0x15, 0x35, 0x06
 _RET_ALLOW, _RET_ERRNO = 0x7FFF0000, 0x00050000
@@ -62,11 +66,4 @@ def _program(audit_arch: int, socket_nr: int, families: tuple[int, ...]) -> byte
         "deny": _RET_ERRNO | errno.EACCES,
         "foreign": _RET_ERRNO | errno.EPERM,
     }
-    at = {label: len(body) + i for i, label in enumerate(returns)}
-    out = bytearray()
-    for i, (code, k, jt, jf) in enumerate(body):
-        hop = [0 if label is None else at[label] - i - 1 for label in (jt, jf)]
-        out += struct.pack("=HBBI", code, hop[0], hop[1], k)
-    for value in returns.values():
-        out += struct.pack("=HBBI", _RET_K, 0, 0, value)
-    return bytes(out)
+    return assemble(body, returns)
