@@ -199,9 +199,30 @@ def summary(exc: BaseException) -> str:
 def _format(exc: BaseException, only: bool) -> str:
     try:
         lines = traceback.format_exception_only(exc) if only else traceback.format_exception(exc)
-        return "".join(lines)
+        return "".join(_with_suggestion(lines, exc))
     except Exception:  # noqa: BLE001 - a report must come back even if formatting broke
         return summary(exc) + "\n"
+
+
+def _with_suggestion(lines: list[str], exc: BaseException) -> list[str]:
+    """Python 3.11 prints "Did you mean: 'x'?" for a NameError or AttributeError from C
+    (``PyErr_Display``), which the ``traceback`` module does not (before 3.12): an agent
+    fixes its code from that hint, so take it from the interpreter's own display."""
+    if not isinstance(exc, NameError | AttributeError) or not lines:
+        return lines
+    message = traceback.format_exception_only(exc)[0].rstrip("\n")
+    shown = io.StringIO()
+    # The display writes to sys.stderr; the swap is brief and only on the error path.
+    saved, sys.stderr = sys.stderr, shown
+    try:
+        sys.__excepthook__(type(exc), exc, exc.__traceback__)
+    finally:
+        sys.stderr = saved
+    hinted = [line for line in shown.getvalue().splitlines() if line.startswith(message + ". ")]
+    if not hinted:
+        return lines
+    last = max(i for i, line in enumerate(lines) if line.rstrip("\n") == message)
+    return [*lines[:last], hinted[-1] + "\n", *lines[last + 1 :]]
 
 
 def report(outcome: Outcome, head: str, sink: Sink | None, limit: int) -> ToolOutput:

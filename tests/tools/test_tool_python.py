@@ -718,3 +718,28 @@ def test_bad_max_output_bytes_is_refused(limit: object) -> None:
     # start() only reads the config: nothing of a program runs in this process.
     with pytest.raises(ValueError, match="max_output_bytes"):
         PythonTool().start({"max_output_bytes": limit})
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "counter_value = 1\nprint(counter_valu)\n",
+        "class A:\n    pass\na = A()\na.total = 1\nprint(a.totl)\n",
+        "import math\nmath.sqr(4)\n",
+    ],
+)
+def test_name_and_attribute_errors_carry_pythons_did_you_mean_hint(program):
+    # An agent fixes its code from the traceback: it must end as CPython's own does.
+    import subprocess
+    import sys
+
+    from conveyor_sgl.runtime.run_tool import run_tool
+
+    cpython = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=30
+    )
+    result = run_tool("python", program)
+    assert result.status == "error"
+    expected = cpython.stderr.rstrip("\n").splitlines()[-1]
+    assert "Did you mean" in expected
+    assert result.output.rstrip("\n").splitlines()[-1] == expected
