@@ -33,6 +33,7 @@ from conveyor_sgl.primitives.token_ledger import (
 )
 from conveyor_sgl.runtime.parsers.stop_text import StopHoldback
 from conveyor_sgl.runtime.session import ToolSession
+from conveyor_sgl.runtime.timeline import appended_text
 
 DEFAULT_RESULT_TIMEOUT_S = 120.0
 _PENDING_ATTR = "_conveyor_pending_tools"
@@ -118,14 +119,6 @@ def execute_tool_result(s: Any, expr: SglToolResult) -> None:
     meta["tool"] = tool
     s.meta_info[expr.name] = meta
     s.variable_event[tool_event_key(expr.name)].set()
-
-
-def appended_text(status: str, output: str, error: str | None) -> str:
-    """What the model reads after the tool ran: its output, then the error, if any."""
-    if status == "ok" or not error or error in output:
-        return output
-    sep = "" if not output or output.endswith("\n") else "\n"
-    return f"{output}{sep}{error}"
 
 
 def execute_gen_with_ids(s: Any, expr: SglGen) -> None:

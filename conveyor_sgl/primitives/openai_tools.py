@@ -27,7 +27,7 @@ from typing import Any
 
 from conveyor_sgl.primitives.json_field_stream import FieldStreamError, JsonFieldStream
 from conveyor_sgl.runtime.session import ToolSession
-from conveyor_sgl.runtime.timeline import ToolResult, ToolTimeline
+from conveyor_sgl.runtime.timeline import ToolResult, ToolTimeline, appended_text
 from conveyor_sgl.tools.registry import check_tool
 
 
@@ -65,21 +65,11 @@ class ToolCall:
         """What the model reads: the tool's output, then its error, if any."""
         if self.result is None:
             raise ValueError(f"tool call {self.id} ({self.name!r}) has no ToolSpec: answer it")
-        return _model_text(self.result)
+        return appended_text(self.result.status, self.result.output, self.result.error)
 
     def message(self) -> dict[str, Any]:
         """The ``{"role": "tool", ...}`` entry that answers this call."""
         return {"role": "tool", "tool_call_id": self.id, "content": self.content}
-
-
-def _model_text(result: ToolResult) -> str:
-    # The same text tool_result appends in an SGLang program (executor.appended_text, not
-    # imported: that module needs the SGLang frontend).
-    output, error = result.output, result.error
-    if result.status == "ok" or not error or error in output:
-        return output
-    sep = "" if not output or output.endswith("\n") else "\n"
-    return f"{output}{sep}{error}"
 
 
 @dataclass

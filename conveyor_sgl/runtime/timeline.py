@@ -119,3 +119,12 @@ class ToolResult:
 
     def to_dict(self, t0: float | None = None) -> dict[str, Any]:
         return self.timeline.to_dict(self.t0 if t0 is None else t0)
+
+
+def appended_text(status: str, output: str, error: str | None) -> str:
+    """What the model reads after the tool ran (``tool_result`` in a program, the tool message
+    of an OpenAI tool call): its output, then the error, if any and not already in it."""
+    if status == "ok" or not error or error in output:
+        return output
+    sep = "" if not output or output.endswith("\n") else "\n"
+    return f"{output}{sep}{error}"
