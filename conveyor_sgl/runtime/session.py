@@ -16,6 +16,7 @@ import weakref
 from enum import Enum
 from typing import Any, Self
 
+from conveyor_sgl.process_group import describe_exit
 from conveyor_sgl.runtime.parsers import ParseError, Unit, make_parser
 from conveyor_sgl.runtime.sandbox import layers as sandbox_layers
 from conveyor_sgl.runtime.timeline import ToolResult, ToolTimeline, UnitTiming
@@ -37,7 +38,6 @@ from conveyor_sgl.runtime.workers.messages import (
     encode,
 )
 from conveyor_sgl.runtime.workers.pool import WorkerPool, default_pool
-from conveyor_sgl.runtime.workers.process import describe_exit
 from conveyor_sgl.tools.base import Tool
 from conveyor_sgl.tools.limits import limits_for
 from conveyor_sgl.tools.registry import ResolvedTool, check_tool

@@ -122,11 +122,6 @@ def check_tool(tool: str | type[Tool] | ResolvedTool, config: dict | None = None
     return resolved
 
 
-def tool_parser(tool: str | ResolvedTool) -> str:
-    """The name of the parser that cuts this tool's input into units."""
-    return resolve(tool).parser
-
-
 def load_tool_class(target: str) -> type[Tool]:
     """Import ``"module:Class"`` and check that it is a Tool (used by the worker too)."""
     module_name, _, qualname = _check_path(target).partition(":")

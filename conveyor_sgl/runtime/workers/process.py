@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 
 from conveyor_sgl.process_group import (
     ProcessStartError,
-    describe_exit,
     end_groups,
     signal_group,
     start_group,
@@ -37,9 +36,6 @@ from conveyor_sgl.runtime.workers.messages import Envelope, Ready, Shutdown
 Process = subprocess.Popen | ForkedProcess
 WORKER_COMMAND = (sys.executable, "-m", "conveyor_sgl.runtime.workers.worker")
 _READY_POLL_S = 0.02  # how quickly a worker that dies during start-up is noticed
-
-
-__all__ = ["WorkerHandle", "WorkerStartError", "describe_exit", "end_processes", "spawn_worker"]
 
 
 class WorkerStartError(ProcessStartError):
