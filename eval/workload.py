@@ -33,6 +33,9 @@ class Workload:
     suffix: str = ""  # appended after the generation, before the tool output
     answer: str = "Done."  # the final generation, forced too
     result_timeout_s: float = 120.0
+    group: str = ""  # the benchmark workload it belongs to (eval/datasets: GROUPS)
+    item: str = ""  # its id in its source dataset, e.g. "HumanEval/12"
+    expect: str = "ok"  # the status the tool reports for the reference: ok, error, aborted
 
     def __post_init__(self) -> None:
         if not self.reference:

@@ -2,6 +2,11 @@
 
 The stock ``RuntimeEndpoint`` sends text and yields text; partial tools need the token ids
 (to reuse the prefix exactly, see ``token_ledger.py``) and a deadline on every read.
+
+Behind sglang-router the same client works with what the router forwards: it has no
+``/tokenize`` (its ``/v1/tokenize`` uses the servers' tokenizer instead), no
+``/abort_request`` (closing the stream aborts: the router drops the upstream request), and it
+drops ``return_prompt_token_ids``, so a first prompt goes as token ids we tokenized ourselves.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ class Endpoint:
         self.session.verify = True if verify is None else verify
         if api_key is not None:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
+        self._router: bool | None = None  # asked once: is this URL sglang-router?
+        self._model: str | None = None  # the served model's id (the router's routes need it)
 
     @classmethod
     def of_backend(cls, backend: Any) -> Endpoint:
@@ -82,12 +89,47 @@ class Endpoint:
             for obj in sse_objects(res):
                 yield _event(obj)
 
-    def tokenize(self, text: str) -> list[int]:
-        res = self._post("/tokenize", {"prompt": text, "add_special_tokens": False})
+    def tokenize(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        body: dict[str, Any] = {"prompt": text, "add_special_tokens": add_special_tokens}
+        if self.behind_router():
+            res = self._post("/v1/tokenize", {**body, "model": self.model_id()})
+        else:
+            res = self._post("/tokenize", body)
         return list(res.json()["tokens"])
 
+    def prompt_of(self, text: str) -> dict[str, Any]:
+        """A request's prompt for ``text`` when no ledger covers it: the text; behind a
+        router the ids, tokenized as the server would (the router drops the flag that
+        would have sent them back)."""
+        if self.behind_router():
+            return {"input_ids": self.tokenize(text, add_special_tokens=True)}
+        return {"text": text}
+
     def abort(self, rid: str) -> None:
-        self._post("/abort_request", {"rid": rid})
+        """Stop a generation now; behind a router the caller's closing of the stream does."""
+        if not self.behind_router():
+            self._post("/abort_request", {"rid": rid})
+
+    def behind_router(self) -> bool:
+        """sglang-router answers ``/get_server_info`` itself, with ``router_manager``."""
+        if self._router is None:
+            try:
+                res = self.session.get(
+                    self.base_url + "/get_server_info", timeout=(CONNECT_TIMEOUT_S, 60)
+                )
+                info = res.json() if res.status_code == 200 else {}
+            except (requests.RequestException, ValueError):
+                return False  # not remembered: a later call asks again
+            self._router = isinstance(info, dict) and bool(info.get("router_manager"))
+        return self._router
+
+    def model_id(self) -> str:
+        if self._model is None:
+            res = self.session.get(self.base_url + "/v1/models", timeout=CONNECT_TIMEOUT_S)
+            if res.status_code != 200:
+                raise EndpointError(f"GET /v1/models returned {res.status_code}: {res.text[:200]}")
+            self._model = str(res.json()["data"][0]["id"])
+        return self._model
 
     def _post(self, path: str, body: dict[str, Any], stream: bool = False) -> requests.Response:
         for attempt in (1, 2):

@@ -83,7 +83,7 @@ def execute_partial_tool(s: Any, expr: SglPartialTool) -> None:
         session.cancel()
         raise
     session.end_input()
-    set_ledger(s, ledger_after(prompt_text, final))
+    set_ledger(s, ledger_after(prompt_text, final, payload))
     _pending(s)[expr.name] = PendingTool(session, sent_at)
 
 
@@ -94,14 +94,14 @@ def _execute_partial_tool_in_server(s: Any, expr: SglPartialTool, endpoint: Endp
     # The server resolves the tool itself, under its own policy and limits.
     tool = wire_tool(expr.resolved, server_info(endpoint))
     body = request_body(tool, expr.partial, expr.config, generate)
-    call = ServerToolCall(endpoint, body, tool=expr.tool)
+    call = ServerToolCall(endpoint, body, tool=expr.tool, routing_text=prompt_text)
     weakref.finalize(s, call.close)
     try:
         final = _stream_generation(s, expr.name, call.generation(), _stops(generate))
     except BaseException:
         call.close()
         raise
-    set_ledger(s, ledger_after(prompt_text, final))
+    set_ledger(s, ledger_after(prompt_text, final, generate))
     _pending(s)[expr.name] = call
 
 
@@ -136,15 +136,18 @@ def execute_gen_with_ids(s: Any, expr: SglGen) -> None:
         s.variables[expr.name] = comp
         s.meta_info[expr.name] = final.meta_info
         s.variable_event[expr.name].set()
-    set_ledger(s, ledger_after(prompt_text, final))
+    set_ledger(s, ledger_after(prompt_text, final, payload))
 
 
 def _payload(s: Any, expr: SglGen, endpoint: Endpoint) -> dict[str, Any]:
     params = s._resolve_sampling_params(expr.sampling_params)
     ledger = get_ledger(s)
-    prompt = ledger.prompt_for(s.text_, endpoint) if ledger else {"text": s.text_}
+    prompt = ledger.prompt_for(s.text_, endpoint) if ledger else endpoint.prompt_of(s.text_)
+    if "input_ids" in prompt and endpoint.behind_router():
+        # The router routes by text (cache-aware); the server takes the ids and only logs it.
+        prompt["text"] = s.text_
     payload = build_payload(s.backend, params, prompt)
-    if "text" in prompt:
+    if "input_ids" not in prompt:
         s.backend._add_images(s, payload)
     return payload
 

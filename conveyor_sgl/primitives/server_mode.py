@@ -5,6 +5,10 @@ primitives ask once per backend and then send each ``partial_tool`` to
 ``POST /conveyor/partial_tool``, whose SSE stream carries the generation's events (as
 ``/generate`` streams them), then ``decode_end``, then the tool's result and timeline. The
 parser, the session and the tool worker run in the server; this side only reads.
+
+Behind sglang-router (no ``/conveyor/*`` there) both requests are carried on
+``/v1/completions`` (``protocol.carried``), routed by the program's text like its other
+requests, so they reach the server that holds its prefix.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from conveyor_sgl.primitives.endpoint import (
     sse_objects,
 )
 from conveyor_sgl.runtime.server.protocol import (
+    CARRIER_PATH,
     DECODE_END,
     ELAPSED_HEADER,
     EVENT_KEY,
@@ -37,11 +42,13 @@ from conveyor_sgl.runtime.server.protocol import (
     PARTIAL_TOOL_PATH,
     RESULT,
     PartialToolRequest,
+    carried,
 )
 from conveyor_sgl.runtime.timeline import ToolTimeline
 from conveyor_sgl.tools.registry import ResolvedTool
 
 _INFO_ATTR = "_conveyor_server_info"
+_CARRIED_ATTR = "_conveyor_carried"  # True: this endpoint reaches server mode via a router
 
 
 class ServerModeUnavailable(ConveyorError, RuntimeError):
@@ -59,8 +66,28 @@ def server_info(endpoint: Endpoint) -> dict[str, Any] | None:
     if res.status_code in (401, 403):  # a wrong or missing --api-key: not "no server mode"
         raise EndpointError(f"GET {INFO_PATH} returned {res.status_code}: {res.text[:200]}")
     info = res.json() if res.status_code == 200 else None
+    if res.status_code == 404 and endpoint.behind_router():
+        info = _carried_info(endpoint)
+        setattr(endpoint, _CARRIED_ATTR, info is not None)
     setattr(endpoint, _INFO_ATTR, info)
     return info
+
+
+def _carried_info(endpoint: Endpoint) -> dict[str, Any] | None:
+    """``/conveyor/info`` of a server behind the router (the operator runs every server
+    behind one router with the same flags), or None if it has no server mode."""
+    try:
+        body = carried(INFO_PATH, None, " ", endpoint.model_id())
+        res = endpoint.session.post(
+            endpoint.base_url + CARRIER_PATH, json=body, timeout=(CONNECT_TIMEOUT_S, 60)
+        )
+    except requests.RequestException:
+        return None
+    if res.status_code in (401, 403):
+        raise EndpointError(f"POST {CARRIER_PATH} returned {res.status_code}: {res.text[:200]}")
+    info = res.json() if res.status_code == 200 else None
+    # A server without the plugin answers a one-token completion instead.
+    return info if isinstance(info, dict) and info.get("name") == "conveyor_sgl" else None
 
 
 def choose_mode(requested: str | None, endpoint: Endpoint) -> str:
@@ -82,12 +109,18 @@ class ServerToolCall:
     """One ``POST /conveyor/partial_tool``: read ``generation()`` to the end of decoding,
     then ``finish(timeout)`` for the tool's timeline dict (the ``meta_info["tool"]``)."""
 
-    def __init__(self, endpoint: Endpoint, body: dict[str, Any], tool: str) -> None:
+    def __init__(
+        self, endpoint: Endpoint, body: dict[str, Any], tool: str, routing_text: str = ""
+    ) -> None:
         self.tool = tool  # as the program named it: messages read as in client mode
         self.sent_at = time.monotonic()  # the zero of the timeline this side reports
         self.abort_reason: str | None = None
         self._decoded_at: float | None = None  # when decode_end came, on this side's clock
-        self._response = endpoint._post(PARTIAL_TOOL_PATH, body, stream=True)
+        if getattr(endpoint, _CARRIED_ATTR, False):  # through sglang-router
+            outer = carried(PARTIAL_TOOL_PATH, body, routing_text, endpoint.model_id())
+            self._response = endpoint._post(CARRIER_PATH, outer, stream=True)
+        else:
+            self._response = endpoint._post(PARTIAL_TOOL_PATH, body, stream=True)
         # Taken now, while the response still owns its connection: close() shuts it down.
         # Dropped once the stream was read to its end: the pooled connection may then
         # carry the program's next request, which close() must never touch.

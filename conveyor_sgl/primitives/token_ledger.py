@@ -48,16 +48,20 @@ def visible_text(event: GenerateEvent) -> str:
     return trim_matched_stop(event.text, event.meta_info)
 
 
-def ledger_after(prompt_text: str, final: GenerateEvent) -> TokenLedger | None:
-    """The ledger for ``prompt_text`` + this generation, or None if ids are missing."""
-    if final.prompt_token_ids is None:
+def ledger_after(
+    prompt_text: str, final: GenerateEvent, sent: dict[str, Any] | None = None
+) -> TokenLedger | None:
+    """The ledger for ``prompt_text`` + this generation, or None if ids are missing. The
+    prompt's ids are those the server sent back, else those the request ``sent``."""
+    prompt_ids = final.prompt_token_ids or (sent or {}).get("input_ids")
+    if prompt_ids is None:
         return None
     output_ids = list(final.output_ids)
     matched = (final.meta_info.get("finish_reason") or {}).get("matched")
     # A matched stop *token* (e.g. EOS) is in the ids but not in the text: leave it out.
     if isinstance(matched, int) and output_ids and output_ids[-1] == matched:
         output_ids.pop()
-    return TokenLedger(prompt_text, tuple(final.prompt_token_ids), final.text, tuple(output_ids))
+    return TokenLedger(prompt_text, tuple(prompt_ids), final.text, tuple(output_ids))
 
 
 def get_ledger(executor: Any) -> TokenLedger | None:

@@ -9,6 +9,13 @@ generation's events exactly as ``/generate`` streams them (each ``meta_info`` st
 received the request; ``ELAPSED_HEADER`` says how long it had the request before answering),
 then ``SSE_DONE``. ``GET INFO_PATH`` says the server runs the flag, and what it allows.
 
+Through sglang-router, which forwards only SGLang's own routes (``/conveyor/*`` is a 404
+there), the same two requests ride on ``POST CARRIER_PATH`` (``/v1/completions``, whose
+unknown fields the router keeps): ``carried(route, body, routing_text)`` wraps one, and the
+server's ``carrier`` middleware unwraps it before SGLang's OpenAI handler sees it. The
+router picks the server from ``prompt`` (cache-aware: the program's text), so a program's
+generations and its tool calls land where its prefix is cached.
+
 Stdlib only: every SGLang process imports the plugin, which imports this.
 """
 
@@ -26,6 +33,9 @@ DECODE_END = "decode_end"
 RESULT = "result"
 SSE_DONE = b"data: [DONE]\n\n"
 DEFAULT_RESULT_TIMEOUT_S = 120.0  # the same default as tool_result() in client mode
+CARRIER_PATH = "/v1/completions"
+CARRIER_KEY = "conveyor"  # {"route": one of CARRIED_ROUTES, "body": that route's body}
+CARRIED_ROUTES = (INFO_PATH, PARTIAL_TOOL_PATH)
 _FIELDS = ("tool", "generate", "partial", "config", "result_timeout", "limits")
 
 
@@ -71,3 +81,20 @@ class PartialToolRequest:
         if body["limits"] is None:
             del body["limits"]
         return body
+
+
+def carried(
+    route: str, body: dict[str, Any] | None, routing_text: str, model: str
+) -> dict[str, Any]:
+    """The ``CARRIER_PATH`` body that carries ``route``'s request through a router.
+    ``routing_text`` is the prompt the router routes by; ``max_tokens`` keeps a server
+    without the plugin (which would run it as a completion) to one token."""
+    if route not in CARRIED_ROUTES:
+        raise ValueError(f"{route!r} cannot be carried; carried routes: {CARRIED_ROUTES}")
+    return {
+        "model": model,
+        "prompt": routing_text or " ",
+        "max_tokens": 1,
+        "stream": route == PARTIAL_TOOL_PATH,
+        CARRIER_KEY: {"route": route, "body": body},
+    }

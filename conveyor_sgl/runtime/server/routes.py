@@ -7,8 +7,9 @@
   (see ``tool_run.py`` for the body and the SSE stream it answers with). The request
   is admitted under the policy (``admission.py``) before anything is imported, opened
   or fetched: a refusal is a 4xx naming the rule; a server that cannot serve now (no free
-  tool worker, no kernel confinement for untrusted code) answers 503. SGLang's own
-  ``--api-key`` middleware covers these routes as it covers every route of its app.
+  tool worker, no kernel confinement for untrusted code) answers 503.
+  SGLang's own ``--api-key`` middleware covers these routes as it covers every route.
+- Both also through sglang-router, carried on ``/v1/completions`` (``carrier.py``).
 
 The tool worker pool lives in the HTTP process, next to the ``TokenizerManager`` whose output
 stream feeds the sessions; its workers watch this process and die with it.
@@ -28,6 +29,7 @@ from conveyor_sgl.runtime.parsers import PARSERS
 from conveyor_sgl.runtime.sandbox import layers as sandbox_layers
 from conveyor_sgl.runtime.server import metrics as server_metrics
 from conveyor_sgl.runtime.server.admission import PolicyError, admit
+from conveyor_sgl.runtime.server.carrier import CarrierMiddleware
 from conveyor_sgl.runtime.server.policy import ServerPolicy
 from conveyor_sgl.runtime.server.protocol import (
     ELAPSED_HEADER,
@@ -145,6 +147,7 @@ def install_routes(app: Any, mode: ServerMode | None = None) -> ServerMode:
     mode = mode or ServerMode()
     app.add_api_route(INFO_PATH, mode.info, methods=["GET"])
     app.add_api_route(PARTIAL_TOOL_PATH, _bound(mode), methods=["POST"])
+    app.add_middleware(CarrierMiddleware)  # the same routes, carried through sglang-router
     return mode
 
 
