@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test unit model lint typecheck clean
+.PHONY: demo test unit model lint typecheck clean benchmark
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ model: $(INSTALLED)
 demo: model
 	$(PY) -m programs.code_solver
 	$(PY) -m eval.run --quick --reps 1 --min-cell-s 0 --out-dir .demo-results
+
+# The evaluation on public benchmarks, both models (about an hour here), then its figures:
+# eval/results/benchmark/{eval,fast}-latest.json and eval/results/benchmark/plots/.
+benchmark: model
+	$(PY) -m eval.benchmark --model eval --preset full-eval
+	$(PY) -m eval.benchmark --model fast --preset full
+	$(PY) -m eval.bench_plots
 
 test: model
 	$(PY) -m pytest -q

@@ -15,50 +15,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt
+from eval.figures import MODE_COLORS, plt, save
+from eval.timeline_plot import timeline_figure as draw_timelines
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
-COLORS = {"decode": "#4c72b0", "answer": "#8da0cb", "tool": "#dd8452", "wait": "#f2c3a0"}
-MODE_COLORS = {"client": "#55a868", "server": "#c44e52"}
 
 
 def timeline_figure(name: str, cells: dict[str, Any]):
-    modes = [m for m, c in cells.items() if c.get("timeline")]
-    fig, ax = plt.subplots(figsize=(10, 0.9 + 0.9 * len(modes)))
-    for row, mode in enumerate(reversed(modes)):
-        draw_timeline(ax, 2 * row, cells[mode]["timeline"])
-    ax.set_yticks(
-        [y for row in range(len(modes)) for y in (2 * row, 2 * row + 0.8)],
-        [f"{m} {lane}" for m in reversed(modes) for lane in ("tool", "decode")],
-    )
-    ax.set_xlabel("seconds since the tool-call generation was sent")
-    ax.set_title(f"{name}: decoding and tool execution")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in COLORS.values()]
-    labels = ["decode tool call", "decode answer", "tool work", "tool finishing"]
-    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=4)
-    fig.tight_layout()
-    return fig
-
-
-def draw_timeline(ax: Any, y: float, timeline: dict[str, Any]) -> None:
-    tool, latency = timeline["tool"], timeline["latency_s"]
-    decode_end, ready = tool["decode_finished_at"], tool["result_ready_at"]
-    ax.broken_barh([(0, decode_end)], (y + 0.5, 0.6), color=COLORS["decode"])
-    ax.broken_barh([(ready, max(0.0, latency - ready))], (y + 0.5, 0.6), color=COLORS["answer"])
-    spans = [
-        (u["started_at"], u["finished_at"] - u["started_at"])
-        for u in tool["units"]
-        if u.get("started_at") is not None and u.get("finished_at") is not None
-    ]
-    ax.broken_barh(spans, (y - 0.3, 0.6), color=COLORS["tool"], edgecolor="black", linewidth=0.3)
-    last = max([decode_end, *(s + d for s, d in spans)])
-    if ready > last:
-        ax.broken_barh([(last, ready - last)], (y - 0.3, 0.6), color=COLORS["wait"])
-    decoded = [u["decoded_at"] for u in tool["units"] if u.get("decoded_at") is not None]
-    ax.plot(decoded, [y + 0.45] * len(decoded), "|", color="black", markersize=6)
+    """The timelines of one workload's cells (mode -> cell with its representative run)."""
+    timelines = {mode: cell.get("timeline") for mode, cell in cells.items()}
+    return draw_timelines(f"{name}: decoding and tool execution", timelines)
 
 
 WAIT_EFFICIENCY = (
@@ -105,9 +71,7 @@ def make_plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
     figures["wait_efficiency.png"] = bar_figure(results, *WAIT_EFFICIENCY)
     paths = []
     for filename, fig in figures.items():
-        fig.savefig(out_dir / filename, dpi=110)
-        plt.close(fig)
-        paths.append(out_dir / filename)
+        paths += save(fig, out_dir, filename.removesuffix(".png"), formats=("png",))
     return paths
 
 

@@ -4,15 +4,15 @@ Shared by the Python tool (which runs a program one statement at a time) and by 
 whole-program reference run in the tests, so that both capture output and format errors the
 same way and only real differences in execution show up.
 
-The reported text is what a terminal shows for ``python program.py 2>&1 < /dev/null``:
-stdout and stderr interleaved in the order they were written (unbuffered), then the
-traceback (or ``sys.exit`` message) that Python would print on the way out.
+The reported text (``python_report``) is what a terminal shows for ``python program.py 2>&1
+< /dev/null``: stdout and stderr interleaved in the order they were written (unbuffered),
+then the traceback (or ``sys.exit`` message) that Python would print on the way out, then
+what finalizers print at exit (``python_exit``).
 """
 
 from __future__ import annotations
 
 import builtins
-import codecs
 import io
 import linecache
 import sys
@@ -23,15 +23,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from conveyor_sgl.tools.base import Status, ToolOutput
+from conveyor_sgl.tools.base import Status
+from conveyor_sgl.tools.python_exit import UnraisableHook, type_name
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer is 3.12+
 
 FILENAME = "<tool>"
 DEFAULT_MAX_OUTPUT_BYTES = 1 << 20
-TRUNCATION_MARKER = "[output truncated]"
-TAIL_MARKER = "[traceback truncated]"
 
 
 class Sink(io.RawIOBase):
@@ -45,6 +44,9 @@ class Sink(io.RawIOBase):
         self.limit = limit
         self.data = bytearray()
         self.total = 0
+        # Bytes counted when the program ended: what comes after it (finalizers at exit)
+        # follows the traceback in the report, as Python prints it before finalizing.
+        self.end: int | None = None
 
     def writable(self) -> bool:
         return True
@@ -64,40 +66,81 @@ class ProcessView:
     Swapped in around each statement, so the worker's own I/O is untouched in between, while
     changes the program makes (``sys.stdout = buf``) carry over to its next statement as they
     would in a whole run. ``__main__`` is the program's module so that pickle, dataclasses
-    and ``typing.get_type_hints`` find the program's classes.
+    and ``typing.get_type_hints`` find the program's classes. ``last_exception`` holds the
+    exception that ended the program, as ``sys.last_value`` does until Python exits (its
+    frames, and their locals, live until then).
     """
 
     def __init__(self, sink: Sink) -> None:
-        self.main = types.ModuleType("__main__")
-        self.main.__dict__["__builtins__"] = builtins
+        self._main: types.ModuleType | None = types.ModuleType("__main__")
+        self._main.__dict__["__builtins__"] = builtins
+        self.last_exception: BaseException | None = None
+        # No stdin: input() raises EOFError, as for ``python program.py < /dev/null``.
+        # write_through keeps stdout and stderr in the order they were written; the error
+        # handlers are CPython's own for a UTF-8 stdout and stderr.
+        streams = (
+            io.TextIOWrapper(io.BytesIO(), encoding="utf-8"),
+            _text_stream(sink, errors="strict"),
+            _text_stream(sink, errors="backslashreplace"),
+        )
+        self.unraisable = UnraisableHook()
+        self._outer_main: object = _MISSING  # the worker's own, while the program's is in
         self._state: dict[str, object] = {
-            # No stdin: input() raises EOFError, as for ``python program.py < /dev/null``.
-            "stdin": io.TextIOWrapper(io.BytesIO(), encoding="utf-8"),
-            # write_through keeps stdout and stderr in the order they were written; the
-            # error handlers are CPython's own for a UTF-8 stdout and stderr.
-            "stdout": _text_stream(sink, errors="strict"),
-            "stderr": _text_stream(sink, errors="backslashreplace"),
+            **dict(zip(("stdin", "stdout", "stderr"), streams, strict=True)),
+            # What ``sys.stdout = sys.__stdout__`` restores, and what Python's exit does.
+            **dict(zip(("__stdin__", "__stdout__", "__stderr__"), streams, strict=True)),
             "argv": [FILENAME],  # argparse in a main block sees no arguments
+            "unraisablehook": self.unraisable,
         }
 
     @property
     def namespace(self) -> dict:
         """The program's globals: ``{"__name__": "__main__", "__builtins__": builtins}``."""
-        return self.main.__dict__
+        if self._main is None:
+            raise RuntimeError("the program has ended: its namespace was released")
+        return self._main.__dict__
+
+    def globals_shared(self) -> bool:
+        """Whether anything but the view holds the program's module or its globals (while
+        installed): a function or class the program defined, a frame, a generator, a kept
+        ``globals()`` or ``import __main__``. Only the cycle collector can free those."""
+        if self._main is None:
+            return False
+        # getrefcount counts its own argument; the module: the view and its entries in
+        # sys.modules ("__main__", "__mp_main__" once multiprocessing is imported); its
+        # dict: the module.
+        held = 2 + len(self._module_names())
+        return sys.getrefcount(self._main) > held or sys.getrefcount(self._main.__dict__) > 2
+
+    def release_main(self) -> None:
+        """Drop the program's module (while installed), as Python's exit removes every module
+        from ``sys.modules``: its globals go once nothing else holds them."""
+        for name in self._module_names():
+            if name != "__main__":
+                del sys.modules[name]
+        self._restore_main()
+        self._main = None
+
+    def _module_names(self) -> list[str]:
+        return [name for name, module in list(sys.modules.items()) if module is self._main]
 
     @contextmanager
     def installed(self) -> Iterator[None]:
         saved = _swap_sys(self._state)
-        saved_main = sys.modules.get("__main__")
-        sys.modules["__main__"] = self.main
+        self._outer_main = sys.modules.get("__main__", _MISSING)
+        if self._main is not None:
+            sys.modules["__main__"] = self._main
         try:
             yield
         finally:
             self._state = _swap_sys(saved)
-            if saved_main is None:
-                sys.modules.pop("__main__", None)
-            else:
-                sys.modules["__main__"] = saved_main
+            self._restore_main()
+
+    def _restore_main(self) -> None:
+        if self._outer_main is _MISSING:
+            sys.modules.pop("__main__", None)
+        else:
+            sys.modules["__main__"] = self._outer_main  # type: ignore[assignment]
 
 
 def _swap_sys(values: dict[str, object]) -> dict[str, object]:
@@ -185,10 +228,7 @@ def _exit_outcome(exc: SystemExit) -> Outcome:
 
 def summary(exc: BaseException) -> str:
     """``"ZeroDivisionError: division by zero"``: the type as tracebacks name it, and str()."""
-    cls = type(exc)
-    name = cls.__qualname__
-    if cls.__module__ not in ("builtins", "__main__"):
-        name = f"{cls.__module__}.{name}"
+    name = type_name(type(exc))
     try:
         message = str(exc)
     except Exception:  # noqa: BLE001 - a broken __str__ is the program's, not ours
@@ -223,58 +263,3 @@ def _with_suggestion(lines: list[str], exc: BaseException) -> list[str]:
         return lines
     last = max(i for i, line in enumerate(lines) if line.rstrip("\n") == message)
     return [*lines[:last], hinted[-1] + "\n", *lines[last + 1 :]]
-
-
-def report(outcome: Outcome, head: str, sink: Sink | None, limit: int) -> ToolOutput:
-    """The tool's result: output assembled and capped, the one-line error capped too.
-
-    Both are valid UTF-8 (lone surrogates escaped, as stderr would), so they can be sent.
-    """
-    error = outcome.error
-    if error is not None:
-        data = _stderr_bytes(error)
-        error = _decode(bytes(data[:limit]), complete=len(data) <= limit)
-        error += " [truncated]" if len(data) > limit else ""  # a 10 MB exception message
-    output = assemble(head, sink, outcome.tail, limit)
-    return ToolOutput(output=output, status=outcome.status, error=error)
-
-
-def assemble(head: str, sink: Sink | None, tail: str, limit: int) -> str:
-    """``head`` (compile warnings) then the sink's bytes, capped at ``limit``; then ``tail``.
-
-    The tail (traceback, exit message) is capped on its own and keeps its end: when output
-    is cut, the error is still what the reader needs most.
-    """
-    body = _stderr_bytes(head)
-    total = len(body)
-    if sink is not None:
-        body += sink.data
-        total += sink.total
-    text = _decode(bytes(body[:limit]), complete=total <= limit)
-    if total > limit:
-        text += ("" if not text or text.endswith("\n") else "\n") + TRUNCATION_MARKER + "\n"
-    return text + _tail_end(tail, limit)
-
-
-def _tail_end(tail: str, limit: int) -> str:
-    data = _stderr_bytes(tail)
-    if len(data) <= limit:
-        return data.decode("utf-8")
-    kept = data[len(data) - limit :]
-    start = kept.find(b"\n") + 1  # start at a line, unless the last line alone is too long
-    if start >= len(kept):
-        start = 0
-        while start < len(kept) and kept[start] & 0xC0 == 0x80:  # inside a cut character
-            start += 1
-    return TAIL_MARKER + "\n" + _decode(bytes(kept[start:]), complete=True)
-
-
-def _stderr_bytes(text: str) -> bytearray:
-    return bytearray(text.encode("utf-8", "backslashreplace"))
-
-
-def _decode(data: bytes, complete: bool) -> str:
-    # When cut at the end, a character split by the cut is dropped rather than shown as
-    # garbage; invalid bytes the program wrote itself become U+FFFD.
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    return decoder.decode(data, final=complete)

@@ -177,6 +177,15 @@ def test_sql_files_only_inside_the_files_root(tmp_path):
     assert "option 'files_root' of tool 'sql' is set by the server" in str(error)
 
 
+def test_the_python_tools_abort_on_error_is_a_request_option():
+    # It only cuts the request's own decoding short: no limit, nothing the server owns.
+    unconfined_ok = ServerPolicy(allow_unconfined=True)  # admission, whatever this kernel has
+    config = {"abort_on_error": True, "max_output_bytes": 1000}
+    assert admit(unconfined_ok, "python", config, None).config == config
+    error = refusal(unconfined_ok, "python", {"abort_on_error": "yes"})
+    assert error.status == 400 and "abort_on_error must be true or false" in str(error)
+
+
 def test_urls_only_under_an_allowed_prefix_also_nested():
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))

@@ -58,6 +58,8 @@ with open(sys.argv[1], "w") as f:
 RUNNER = r"""
 import json, sys
 from conveyor_sgl.tools import python_exec as px
+from conveyor_sgl.tools.python_exit import finalize
+from conveyor_sgl.tools.python_report import report
 
 program = sys.stdin.read()
 limit = json.loads(sys.argv[2]).get("max_output_bytes", px.DEFAULT_MAX_OUTPUT_BYTES)
@@ -65,19 +67,25 @@ lines = px.split_lines(program)
 px.register_source(lines)
 sink = px.Sink(limit)
 view = px.ProcessView(sink)
+ran = False
 with view.installed():
     try:
         code = compile(program, px.FILENAME, "exec", dont_inherit=True)
     except Exception as exc:
         outcome = px.compile_outcome(exc, lines)
     else:
+        ran = True
         try:
             exec(code, view.namespace)
         except BaseException as exc:
+            view.last_exception = exc
             outcome = px.runtime_outcome(exc)
         else:
             outcome = px.OK
-out = px.report(outcome, "", sink, limit)
+if ran:  # Python prints the traceback, then finalizes what the program left behind
+    sink.end = sink.total
+    finalize(view)
+out = report(outcome, "", sink, limit)
 with open(sys.argv[1], "w") as f:
     json.dump({"output": out.output, "status": out.status, "error": out.error}, f)
 """

@@ -85,7 +85,10 @@ class ForkServer:
             if pid == 0:
                 return
             self.children.discard(pid)
-            self._reply({"exit": pid, "code": _returncode(status)})
+            try:
+                self._reply({"exit": pid, "code": _returncode(status)})
+            except BrokenPipeError:
+                pass  # the parent is gone (that is why we end): reap the rest quietly
 
     def end_children(self) -> None:
         for pid in list(self.children):
@@ -99,7 +102,10 @@ class ForkServer:
             except ChildProcessError:
                 break
             self.children.discard(pid)
-            self._reply({"exit": pid, "code": _returncode(status)})
+            try:
+                self._reply({"exit": pid, "code": _returncode(status)})
+            except BrokenPipeError:
+                pass  # the parent is gone (that is why we end): reap the rest quietly
 
     def _child(self, endpoint: str) -> None:
         # What Popen(start_new_session=True, stdin=DEVNULL, stdout=2) gave a worker.

@@ -1,0 +1,138 @@
+"""The benchmark's figures as text: per workload and mode, n, median and p10/p90 of the
+latency reduction and of the wait efficiency (the runner's own summaries), then the agents,
+load and early-abort lines, the errors and what was skipped."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+MODES = ("sequential", "client", "server")
+
+
+def summary(s: Mapping[str, Any] | None, percent: bool = False) -> str:
+    """``median [p10, p90] n=N`` of a runner summary; ``-`` where there is none."""
+    if not s or s.get("median") is None:
+        return "-"
+
+    def f(v: float | None) -> str:
+        if v is None:
+            return "?"
+        if percent:
+            return f"{100 * v:+.1f}%"
+        return f"{v:.2f}" if abs(v) < 100 else f"{v:.0f}"  # seconds, ratios; characters
+
+    return f"{f(s['median'])} [{f(s.get('p10'))}, {f(s.get('p90'))}] n={s.get('n', '?')}"
+
+
+def share(value: Mapping[str, Any] | float | None) -> str:
+    """A reduction given as a runner summary or as one number (the load's: of the medians)."""
+    if isinstance(value, int | float):
+        return f"{100 * value:+.1f}%"
+    return summary(value, percent=True)
+
+
+def abort_modes(abort: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Early abort's figures per mode (``{"modes": {mode: {"off", "on", "saving"}}}``), or
+    under one unnamed mode where the results give ``off``/``on``/``saving`` at the top."""
+    return dict(abort["modes"]) if abort.get("modes") else {"": abort}
+
+
+ABORT_KEYS = (
+    ("latency_s", "latency (s)"),
+    ("decode_s", "decoding (s)"),
+    ("decoded_chars", "chars decoded"),
+)
+
+
+def format_table(results: Mapping[str, Any]) -> str:
+    lines = [_header(results), *_groups(results), *_agents(results), *_load(results)]
+    lines += _early_abort(results)
+    errors = len(results.get("errors") or []) + len(
+        (results.get("agents") or {}).get("errors") or []
+    )
+    lines.append(f"errors: {errors} failed runs")
+    for what, why in (results.get("skipped") or {}).items():
+        lines.append(f"skipped {what}: {why}")
+    return "\n".join(lines)
+
+
+def _header(results: Mapping[str, Any]) -> str:
+    return (
+        f"model {results.get('model_name', '?')}: {results.get('ms_per_token', '?')} ms/token; "
+        f"created {results.get('created', '?')}, seed {results.get('seed', '?')}"
+    )
+
+
+def _groups(results: Mapping[str, Any]) -> list[str]:
+    head = f"{'group':<11} {'mode':<10} {'n':>4} {'latency s median [p10, p90]':<28}"
+    head += f"  {'reduction median [p10, p90]':<34} wait efficiency median [p10, p90]"
+    lines = ["", head, "-" * len(head)]
+    sampled = []
+    for group, cell in (results.get("groups") or {}).items():
+        if cell.get("sampled"):
+            of = f" of {cell['of']}" if cell.get("of") else ""
+            sampled.append(f"{group} {cell.get('n_items', '?')}{of}")
+        for mode in MODES:
+            m = (cell.get("modes") or {}).get(mode)
+            if not m:
+                continue
+            row = f"{group:<11} {mode:<10} {m.get('n', 0):>4} {summary(m.get('latency_s')):<28}"
+            row += f"  {summary(m.get('reduction'), percent=True):<34}"
+            # The baseline against itself would only measure noise.
+            row += " -" if mode == "sequential" else f" {summary(m.get('wait_efficiency'))}"
+            lines.append(row)
+    lines.append(
+        "reduction: share of the item's sequential latency saved; wait efficiency: the wait "
+        "after decoding that was hidden, of what could be (each run against itself)"
+    )
+    if sampled:
+        lines.append("seeded samples: " + ", ".join(sampled))
+    return lines
+
+
+def _agents(results: Mapping[str, Any]) -> list[str]:
+    agents = results.get("agents")
+    if not agents:
+        return []
+    lines = ["", f"agents: {agents.get('n', '?')} multi-turn programs"]
+    for mode, m in (agents.get("modes") or {}).items():
+        lines.append(
+            f"  {mode:<10} latency {summary(m.get('latency_s'))}; reduction "
+            f"{summary(m.get('reduction'), percent=True)}; wait per round "
+            f"{summary(m.get('round_wait_s'))}"
+        )
+    return lines
+
+
+def _load(results: Mapping[str, Any]) -> list[str]:
+    load = results.get("load")
+    if not load or not load.get("levels"):
+        return []
+    lines = ["", f"load: workload {load.get('group', '?')}, programs at once on one server"]
+    for level in sorted(load["levels"], key=int):
+        for mode, m in (load["levels"][level] or {}).items():
+            rate = m.get("throughput_per_min")
+            lines.append(
+                f"  {level:>2} at once {mode:<10} latency {summary(m.get('latency_s'))}; "
+                f"reduction {share(m.get('reduction'))}; throughput "
+                + ("-" if rate is None else f"{rate:.1f}/min")
+            )
+    return lines
+
+
+def _early_abort(results: Mapping[str, Any]) -> list[str]:
+    abort = results.get("early_abort")
+    if not abort:
+        return []
+    lines = ["", f"early abort at the first exception: n={abort.get('n', '?')}"]
+    for mode, m in abort_modes(abort).items():
+        off, on = m.get("off") or {}, m.get("on") or {}
+        for key, label in ABORT_KEYS:
+            if off.get(key) or on.get(key):
+                lines.append(
+                    f"  {mode:<7} {label:<13} off {summary(off.get(key))}; "
+                    f"on {summary(on.get(key))}"
+                )
+        lines.append(f"  {mode:<7} {'saving':<13} {share(m.get('saving'))}")
+    return lines
