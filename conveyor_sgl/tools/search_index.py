@@ -128,17 +128,26 @@ class SearchIndex:
 
 _loaded: dict[Path, SearchIndex] = {}
 _loaded_lock = threading.Lock()
+_default_directory: Path | None = None  # where this process first found the default index
 
 
 def load_index(config: CorpusConfig | None = None, root: Path | None = None) -> SearchIndex:
     """The index, built first if this machine has none for this key; loaded once per process
     (it is read-only), so a worker that preloaded it (``SearchTool.preload``) starts at once."""
-    config = config or CorpusConfig()
-    directory = (root or cache_root()) / "search" / index_key(config)
+    global _default_directory
+    default = config is None and root is None
+    if default and _default_directory is not None:
+        # As first resolved in this process: a confined worker's HOME (so its cache root) is
+        # its workdir, but the index its preload loaded before the sandbox is this one.
+        directory = _default_directory
+    else:
+        directory = (root or cache_root()) / "search" / index_key(config or CorpusConfig())
     with _loaded_lock:
+        if default and _default_directory is None:
+            _default_directory = directory
         if directory not in _loaded:
             if not (directory / "docs.json").exists():
-                _build_into(directory, config)
+                _build_into(directory, config or CorpusConfig())
             retriever = bm25s.BM25.load(str(directory / "bm25"))
             docs = json.loads((directory / "docs.json").read_text(encoding="utf-8"))
             _loaded[directory] = SearchIndex(retriever, docs["titles"], docs["texts"])

@@ -176,3 +176,16 @@ def test_preload_loads_bm25s_without_numba_and_the_index_once_per_process():
     SearchTool.preload()
     assert load_index() is load_index()  # the worker's sessions reuse what preload loaded
     assert not bm25s.NUMBA_AVAILABLE  # its numpy backend: no 0.7 s numba import per worker
+
+
+def test_the_default_index_stays_the_one_loaded_before_the_sandbox(monkeypatch, tmp_path):
+    """A confined worker's HOME is its workdir (another cache root): the default index it
+    preloaded before the sandbox must still be the one it searches, not a rebuild."""
+    from conveyor_sgl.cache import CACHE_ENV
+    from conveyor_sgl.tools.search_index import load_index
+
+    before = load_index()
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert load_index() is before
+    assert not any(tmp_path.iterdir())  # nothing was built under the new HOME
