@@ -22,6 +22,8 @@ model: $(INSTALLED)
 demo: model
 	$(PY) -m programs.code_solver
 	$(PY) -m eval.run --quick --reps 1 --min-cell-s 0 --out-dir .demo-results
+	$(PY) -m eval.benchmark --preset test --groups code-light,validation --skip load \
+		--out-dir .demo-results/benchmark
 
 # The evaluation on public benchmarks, both models (about an hour here), then its figures:
 # eval/results/benchmark/{eval,fast}-latest.json and eval/results/benchmark/plots/.

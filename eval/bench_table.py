@@ -136,3 +136,27 @@ def _early_abort(results: Mapping[str, Any]) -> list[str]:
                 )
         lines.append(f"  {mode:<7} {'saving':<13} {share(m.get('saving'))}")
     return lines
+
+
+def markdown_groups(results: Mapping[str, Any]) -> str:
+    """The per-group table as Markdown (the README's results): n, and the median [p10, p90]
+    of the reduction and of the wait efficiency, client and server mode."""
+    rows = [
+        "| workload | n | sequential s | reduction client | reduction server "
+        "| wait eff. client | wait eff. server |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for group, cell in (results.get("groups") or {}).items():
+        modes = cell.get("modes") or {}
+        seq, client, server = (modes.get(m) or {} for m in MODES)
+        n = f"{cell.get('n_items', '?')}" + (f" of {cell['of']}" if cell.get("sampled") else "")
+        rows.append(
+            f"| {group} | {n} | {summary(seq.get('latency_s')).split(' n=')[0]} "
+            f"| {_short(client.get('reduction'), True)} | {_short(server.get('reduction'), True)} "
+            f"| {_short(client.get('wait_efficiency'))} | {_short(server.get('wait_efficiency'))} |"
+        )
+    return "\n".join(rows)
+
+
+def _short(s: Mapping[str, Any] | None, percent: bool = False) -> str:
+    return summary(s, percent).split(" n=")[0]

@@ -94,9 +94,25 @@ def echo(s, text, mode=None):
     s += "\nResult:\n" + tool_result("lines", timeout=60)
 
 
-@pytest.fixture(scope="module", params=["env", "flag"])
+def test_sglang_serve_help_names_our_backend_whose_help_has_our_flags():
+    import subprocess
+
+    def help_of(*args: str) -> str:
+        done = subprocess.run(
+            [SGLANG_CLI, "serve", *args, "--help"], capture_output=True, text=True, timeout=120
+        )
+        return done.stdout + done.stderr
+
+    assert "conveyor" in help_of().split("--model-type", 1)[1].split("\n", 1)[0]
+    ours = help_of("--model-type", "conveyor")
+    assert "--tool-partial-execution" in ours and "--tool-allow-import-targets" in ours
+    assert "--tokenizer-path" in ours  # SGLang's own flags too
+
+
+@pytest.fixture(scope="module", params=["env", "flag", "backend"])
 def served(request):
-    """`sglang serve` with server mode from the environment, or from the flag."""
+    """`sglang serve` with server mode from the environment, from the flag, or from our
+    serve backend (`--model-type conveyor`)."""
     plan = launcher.plan_launch(
         ["--max-total-tokens", "4096", "--max-running-requests", "8"],
         has_gpu=launcher.has_gpu(),
@@ -108,7 +124,11 @@ def served(request):
         env |= {ENABLE_ENV: "1", POLICY_ENV: ServerPolicy(tools=("python",)).to_json()}
     else:
         env[ENABLE_ENV] = "0"  # whatever this shell has: only the flag may turn it on
-        argv += ["--tool-partial-execution", "--tool-allow", "python,line"]
+        argv += ["--tool-allow", "python,line"]
+        if request.param == "flag":
+            argv.append("--tool-partial-execution")
+        else:
+            argv += ["--model-type", "conveyor"]
     with SglangServe(extra_args=argv, env=env, startup_timeout_s=150) as server:
         yield request.param, server
 
