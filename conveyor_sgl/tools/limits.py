@@ -30,7 +30,7 @@ from conveyor_sgl.tools.registry import ResolvedTool, resolve
 
 ENV_VAR = "CONVEYOR_SGL_LIMITS"
 PACKAGED = Path(__file__).with_name("limits.yaml")
-_SIZE_FIELDS = ("memory_bytes", "file_bytes")
+_SIZE_FIELDS = ("memory_bytes", "file_bytes", "disk_bytes")
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
 # What a tool running model-written code gets where its own section says nothing.
@@ -48,12 +48,13 @@ class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     cpu_s: float | None = None  # CPU seconds of the whole worker process (RLIMIT_CPU)
     memory_bytes: int | None = None  # address space (RLIMIT_AS)
     file_bytes: int | None = None  # largest file the tool may write (RLIMIT_FSIZE)
+    disk_bytes: int | None = None  # all it may write in its working directory (a tmpfs)
     max_processes: int | None = None  # child processes the tool may start (0: none)
     network: bool = True  # False: a new network namespace and no inet sockets
     confine: bool = False  # no writes outside the working dir, no signals outside the group
 
     def __post_init__(self) -> None:
-        for name in ("cpu_s", "memory_bytes", "file_bytes"):
+        for name in ("cpu_s", "memory_bytes", "file_bytes", "disk_bytes"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"limit {name} must be positive or null, got {value!r}")

@@ -101,9 +101,8 @@ def test_json_units_carry_their_data(pool):
 def test_every_session_gets_a_fresh_light_process(pool):
     first, _ = run_session(pool, "probe", "x\n")
     second, _ = run_session(pool, "probe", "x\n")
-    assert first.output != second.output  # different pids
     for result in (first, second):
-        assert "sessions=1" in result.output  # no state from an earlier session
+        assert "sessions=1" in result.output  # a fresh process: no state from an earlier session
         assert "heavy=[]" in result.output  # the worker never imports sglang or torch
 
 

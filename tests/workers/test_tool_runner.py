@@ -7,6 +7,7 @@ import pytest
 from conveyor_sgl.runtime.workers.messages import (
     AbortDecoding,
     Cancel,
+    Confined,
     Envelope,
     Error,
     Feed,
@@ -59,12 +60,18 @@ def test_reported_work_overrides_the_feed_spans_by_session_index():
 
 def test_the_sandbox_hook_gets_the_limits_before_tool_code():
     seen = []
-    runner = ToolRunner(sandbox=seen.append)
+
+    def sandbox(start, tool_class):
+        seen.append((start.limits, tool_class.__name__, runner._tool))
+        return ["landlock"]
+
+    runner = ToolRunner(sandbox=sandbox)
     envelope = Envelope(
         session="s", payload=Start(target="tools_for_tests:EchoTool", limits=Limits(cpu_s=2))
     )
-    run(runner, envelope)
-    assert seen == [Limits(cpu_s=2)]
+    out = run(runner, envelope)
+    assert seen == [(Limits(cpu_s=2), "EchoTool", None)]  # no tool instance yet
+    assert out == [Confined(layers=["landlock"])]  # said before any tool code ran
 
 
 @pytest.mark.parametrize(

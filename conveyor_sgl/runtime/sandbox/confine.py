@@ -1,36 +1,30 @@
-"""Confining a tool worker before any tool code runs (``enter``), and cleaning up after it.
+"""Confining the session executor before any tool code runs (``enter``), and cleaning up.
 
-Layers, kernel first (a layer the kernel refuses is skipped, the others still apply):
-- resource limits: RLIMIT_CPU (SIGXCPU becomes ``CpuLimitExceeded`` in the tool, SIGKILL one
-  second later), RLIMIT_AS, RLIMIT_FSIZE (writes past it fail with EFBIG instead of killing),
-  RLIMIT_NPROC as a backstop (it counts every process of the real uid and does not bind root);
-- a private working directory, which becomes cwd, HOME and the temp dir; the runtime removes it
-  when it ends the worker (``remove_workdir``), even if the worker was killed;
-- a scrubbed environment: only allow-listed names, never anything that looks like a secret
-  (applied by the runtime when it spawns the worker, so even /proc/self/environ is clean);
-- ``network: false``: a new, empty network namespace (unshare(CLONE_NEWNET), needs
-  CAP_SYS_ADMIN) and, in the interpreter, no inet sockets or name lookups;
-- ``max_processes: 0``: a seccomp filter (``seccomp.py``) on every thread: no
-  fork, no exec, whatever the route (C entry points that raise no audit event included);
-- ``confine``, kernel side, on the main thread where tool code runs and inherited by every
-  thread and process it starts: Landlock (``landlock.py``: reads only beneath an
-  allow-list, writes only in the working directory, no TCP without ``network``, no signals or
-  ptrace outside the sandbox), no new unix sockets, nor inet ones without ``network``
-  (``sockets.py``, a seccomp filter on that thread, switched with ``seccomp``) and
-  no capabilities (``privileges.py``: root's powers dropped for good);
-- ``confine``, interpreter side: an audit hook (``audit_hook.py``) refusing writes
-  outside the working directory, signals outside the worker's process group, other
-  processes' /proc entries, ctypes, and process creation beyond ``max_processes``, with a
-  message naming the rule.
-Order matters: rlimits and the namespace need root's capabilities, Landlock needs the
-capability limit read first, and dropping capabilities comes last of the kernel layers.
-``CONVEYOR_SGL_SANDBOX_DISABLE`` switches layers off (``switches.py``). See README
-"Sandbox" for what holds and what does not.
+The executor is a process of its own, forked per session with one thread and PID 1 of a new
+PID namespace (``runtime/workers/executor.py``); ``enter`` confines that whole process, so
+every thread and process the tool starts inherits every layer. Kernel layers, each named in
+the result only when it holds (a layer the kernel refuses is skipped, the others still apply):
+- ``pidns``, ``proc``: its own PID namespace and a ``/proc`` that shows only it;
+- ``disk``: a tmpfs of ``disk_bytes`` on its working directory (cwd, HOME and the temp dir),
+  in a private mount namespace; the runtime removes the directory when the worker ends;
+- ``cpu``, ``memory``, ``file_size``, ``nproc``: rlimits (SIGXCPU becomes
+  ``CpuLimitExceeded`` in the tool, SIGKILL one second later; writes past RLIMIT_FSIZE fail
+  with EFBIG; RLIMIT_NPROC is a backstop that does not bind root);
+- ``netns``: with ``network: false``, a new, empty network namespace;
+- ``seccomp``: with ``max_processes: 0``, no fork or exec whatever the route;
+- under ``confine``: ``landlock`` (``landlock.py``: reads only beneath the interpreter and the
+  packages tools import, writes only in the working directory and what the tool's config
+  names, TCP only where allowed, no signals or ptrace outside the domain), ``sockets`` (no
+  unix sockets, no inet ones without network), ``syscalls`` (``syscalls.py``: no namespaces,
+  mounts, ptrace, bpf, io_uring...) and ``caps`` (``privileges.py``: root's powers dropped).
+The environment is scrubbed by the runtime when it spawns workers (``scrub_env``). The audit
+hook (``audit_hook.py``) is installed last for clear messages; the code it watches can switch
+it off, so it is never reported as a layer. ``CONVEYOR_SGL_SANDBOX_DISABLE`` switches layers
+off (``layers.py``). See README "Sandbox".
 """
 
 from __future__ import annotations
 
-import ctypes
 import math
 import os
 import re
@@ -41,13 +35,22 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
-from conveyor_sgl.runtime.sandbox import audit_hook, landlock, privileges, seccomp, sockets
+from conveyor_sgl.errors import ConveyorError
+from conveyor_sgl.runtime.sandbox import (
+    audit_hook,
+    landlock,
+    namespaces,
+    privileges,
+    seccomp,
+    sockets,
+    syscalls,
+)
 from conveyor_sgl.runtime.sandbox import layers as switches
 from conveyor_sgl.tools.limits import Limits
 
-CLONE_NEWNET = 0x40000000
 NPROC_MARGIN = 64  # RLIMIT_NPROC counts all tasks of the uid: a backstop, not a count
 
 # Names a tool worker may inherit; anything else (and any name that looks like a secret,
@@ -59,6 +62,10 @@ ENV_ALLOW = frozenset(
 )
 ENV_ALLOW_PREFIXES = ("LC_", "CONVEYOR_SGL_")
 _SECRET = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|COOKIE", re.IGNORECASE)
+
+
+class SandboxError(ConveyorError, RuntimeError):
+    """The executor could not be confined as a whole; no tool code runs."""
 
 
 class CpuLimitExceeded(Exception):
@@ -104,36 +111,64 @@ _T = TypeVar("_T")
 TIMINGS: dict[str, float] = {}
 
 
-def enter(limits: Limits, workdir: str | None = None) -> list[str]:
-    """Confine this process (its calling thread, for the per-thread layers); the names of the
-    layers in force. A layer the kernel lacks, or that is disabled, is skipped and not named."""
+@dataclass(frozen=True)
+class Reach:
+    """What the tool itself opens once confined (from its config, read before the sandbox):
+    extra read-only and writable roots, and the TCP ports it connects to (None: any, where
+    ``network`` allows; a tuple: only those, even where it does not)."""
+
+    read: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
+    tcp_ports: tuple[int, ...] | None = None
+
+
+def enter(
+    limits: Limits,
+    workdir: str | None = None,
+    reach: Reach = Reach(),
+    own_pid_namespace: bool = False,
+) -> list[str]:
+    """Confine this process, which must have one thread (the executor, right after its fork);
+    the names of the kernel layers in force. A layer the kernel lacks, or that is disabled, is
+    skipped and not named; the audit hook (messages only, not a layer) is never named."""
     TIMINGS.clear()
+    if namespaces.thread_count() > 1:
+        raise SandboxError("the executor has more than one thread: refusing to confine it")
     off = switches.disabled()
     workdir = _timed("workdir", lambda: _make_workdir(workdir))
-    layers = ["workdir", "env"]
+    layers = ["pidns"] if own_pid_namespace else []
+    layers += _timed(
+        "mounts", lambda: namespaces.private_mounts(workdir, limits.disk_bytes, own_pid_namespace)
+    )
     _timed("env", lambda: _set_env(workdir, limits.confine))
     os.chdir(workdir)
     layers += _timed("rlimits", lambda: _set_rlimits(limits))
-    if not limits.network and "netns" not in off and _timed("netns", _unshare_network):
+    network = limits.network or reach.tcp_ports is not None
+    if not network and "netns" not in off and _timed("netns", namespaces.private_network):
         layers.append("netns")
     no_processes = limits.max_processes == 0 and "seccomp" not in off
     if no_processes and _timed("seccomp", seccomp.forbid_new_processes):
         layers.append("seccomp")
     if limits.confine:
-        layers += _confine_kernel(workdir, limits.network, off)
+        layers += _confine_kernel(workdir, network, reach, off)
     if "audit" not in off:
-        layers += _timed("audit", lambda: audit_hook.install(_policy(limits, workdir)))
+        _timed("audit", lambda: audit_hook.install(_policy(limits, workdir, network)))
     return layers
 
 
-def _confine_kernel(workdir: str, network: bool, off: frozenset[str]) -> list[str]:
+def _confine_kernel(workdir: str, network: bool, reach: Reach, off: frozenset[str]) -> list[str]:
     layers = []
     last_cap = privileges.last_cap()  # /proc/sys is out of reach once in Landlock
-    if "landlock" not in off and _timed("landlock", lambda: landlock.restrict(workdir, network)):
+    if "landlock" not in off and _timed(
+        "landlock",
+        lambda: landlock.restrict(workdir, network, reach.read, reach.write, reach.tcp_ports),
+    ):
         layers.append("landlock")
     families = (socket.AF_UNIX, *(() if network else sockets.NETWORK_FAMILIES))
     if "seccomp" not in off and _timed("sockets", lambda: sockets.refuse_families(families)):
         layers.append("sockets")
+    if "seccomp" not in off and _timed("syscalls", syscalls.refuse_dangerous):
+        layers.append("syscalls")
     if "caps" not in off and _timed("caps", lambda: privileges.drop_all(last_cap)):
         layers.append("caps")
     return layers
@@ -147,11 +182,11 @@ def _timed(step: str, apply: Callable[[], _T]) -> _T:
         TIMINGS[step] = (time.perf_counter() - start) * 1000
 
 
-def _policy(limits: Limits, workdir: str) -> audit_hook.Policy:
+def _policy(limits: Limits, workdir: str, network: bool) -> audit_hook.Policy:
     return audit_hook.Policy(
         workdir=workdir,
         private_root=os.path.dirname(workdir) if workdir.endswith(".work") else None,
-        network=limits.network,
+        network=network,
         confine=limits.confine,
         max_processes=limits.max_processes,
     )
@@ -160,7 +195,8 @@ def _policy(limits: Limits, workdir: str) -> audit_hook.Policy:
 def _make_workdir(path: str | None) -> str:
     if path is None:
         return os.path.realpath(tempfile.mkdtemp(prefix="conveyor-tool-"))
-    os.mkdir(path, 0o700)
+    if not os.path.isdir(path):
+        os.mkdir(path, 0o700)
     return os.path.realpath(path)
 
 
@@ -220,11 +256,3 @@ def _tasks_of_uid(uid: int) -> int:
         except OSError:
             pass  # gone meanwhile
     return count
-
-
-def _unshare_network() -> bool:
-    # os.unshare is Python 3.12+. unshare acts on the calling (main) thread, where tool code
-    # runs and from which its threads and children inherit; the ZeroMQ I/O thread keeps the
-    # runtime's namespace, and its ipc socket does not depend on one anyway.
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.unshare(CLONE_NEWNET) == 0

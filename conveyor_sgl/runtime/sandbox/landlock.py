@@ -1,26 +1,26 @@
 """Kernel-enforced filesystem, TCP, signal and abstract-socket confinement: Landlock, via ctypes.
 
-``restrict(workdir, network)`` puts the calling thread (and every thread and process it starts
-afterwards) in a Landlock domain where:
-- files may be read, executed and listed only beneath an allow-list: the Python installation
-  and the directories on sys.path, the conveyor_sgl package, /usr (and /bin, /lib... which
-  lead there), a few harmless /etc files (never all of /etc: /etc/shadow is readable by uid
-  0), /dev/null, /dev/zero, /dev/urandom, /dev/random, /sys/devices/system/cpu, /proc/cpuinfo,
-  /proc/meminfo, and this process's own /proc/<pid>;
-- files may be written, created, renamed, truncated and removed only in the working directory
-  (and /dev/null written);
-- with ``network=False`` (ABI >= 4): no TCP bind or connect, whatever the namespace;
+``restrict(workdir, network, ...)`` puts the calling process (the session executor, which has
+one thread when it calls it, so every thread and process it starts later) in a Landlock domain
+where:
+- files may be read, executed and listed only beneath an allow-list: the interpreter's
+  installation and standard library, site-packages, the conveyor_sgl package, /usr (and /bin,
+  /lib... which lead there), a few harmless /etc files (never all of /etc: /etc/shadow is
+  readable by uid 0), /dev/null, /dev/zero, /dev/urandom, /dev/random,
+  /sys/devices/system/cpu, /proc/cpuinfo, /proc/meminfo, its own /proc/<pid>, and what the
+  tool's config names (``read``). Never the directory the runtime was started from, the home
+  directory, or a directory above either (``allowed_roots``);
+- files may be written, created, renamed, truncated and removed only in the working directory,
+  the roots the tool's config names (``write``, e.g. sql's files root) and /dev/null;
+- (ABI >= 4) without ``network``: no TCP bind or connect, whatever the namespace; with it and
+  ``tcp_ports``: TCP connect only to those ports;
 - (ABI >= 6) no signals to, and no abstract unix sockets of, processes outside the domain;
-- as for every Landlock domain: no ptrace of processes outside it, hence no reading of other
-  processes' /proc/<pid>/environ, mem, and the like.
+- as for every Landlock domain: no ptrace of processes outside it.
 
-What it does not cover: Landlock (before ABI 8, which adds TSYNC) applies to the calling
-thread only. The worker calls it from its main thread, where tool code runs; the ZeroMQ I/O
-thread and the parent-watch thread, started before the session, stay outside the domain.
-Code that only runs Python or starts processes cannot reach them; native code that corrupts
-the process's memory could. UDP, pathname unix sockets, stat() and path walks are not
-restricted by Landlock (the network namespace covers UDP; dropped capabilities and file
-modes cover the rest).
+Landlock before ABI 8 (TSYNC) binds only the calling thread and what it starts: that is why the
+executor is forked with a single thread and confined before it starts any. UDP, pathname unix
+sockets, stat() and path walks are not restricted by Landlock (the network namespace and the
+socket filter cover the first two; dropped capabilities and file modes the rest).
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ import os
 import platform
 import stat
 import sys
+import sysconfig
 from collections.abc import Iterable
 from pathlib import Path
 
 _SYSCALLS = {"x86_64": (444, 445, 446), "aarch64": (444, 445, 446)}
 _CREATE_RULESET_VERSION = 1 << 0
-_RULE_PATH_BENEATH = 1
+_RULE_PATH_BENEATH, _RULE_NET_PORT = 1, 2
 _PR_SET_NO_NEW_PRIVS = 38
 
 # <linux/landlock.h> filesystem rights, and the ABI that introduced each.
@@ -72,6 +73,11 @@ class _RulesetAttr(ctypes.Structure):
     ]
 
 
+class _NetPortAttr(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("port", ctypes.c_uint64)]
+
+
 class _PathBeneathAttr(ctypes.Structure):
     _pack_ = 1  # __attribute__((packed)) in the kernel header
     _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
@@ -99,17 +105,40 @@ def handled_fs(abi: int) -> int:
 
 
 def read_roots(workdir: str) -> list[str]:
-    """Where the tool may read and execute: the Python installation, sys.path, /usr..."""
-    roots = [sys.prefix, sys.base_prefix, sys.exec_prefix, _package_dir()]
-    roots += [os.path.realpath(p) for p in sys.path if p]
+    """Where a tool may read and execute: the interpreter's installation and standard library,
+    the installed packages (site-packages), the conveyor_sgl package, /usr and friends, a few
+    /etc files, its own /proc entry. Never sys.path as such: it holds the working directory
+    the runtime was started from (and so, often, the home directory or the checkout)."""
+    paths = sysconfig.get_paths()
+    roots = [sys.base_prefix, sys.base_exec_prefix, _package_dir()]
+    roots += [paths[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")]
+    roots += [os.path.join(sys.prefix, "bin"), os.path.join(sys.prefix, "pyvenv.cfg")]
     roots += [*SYSTEM_READ, f"/proc/{os.getpid()}"]
     roots += [os.path.join("/etc", name) for name in ETC_FILES]
-    # Never a directory above the working directory (it holds the runtime's other workers).
-    return [r for r in dict.fromkeys(roots) if r != "/" and not _above(r, workdir)]
+    return allowed_roots(roots, workdir)
 
 
-def restrict(workdir: str, network: bool) -> int:
-    """Enter a Landlock domain for this thread; the ABI used, 0 if the kernel has none.
+def allowed_roots(roots: Iterable[str], workdir: str) -> list[str]:
+    """``roots`` less any that holds the working directory of this or the runtime's process,
+    the home directory, or the workers' private directory above ``workdir``."""
+    forbidden = [workdir, os.getcwd(), os.path.expanduser("~"), *_STARTED_IN]
+    out = []
+    for root in dict.fromkeys(os.path.realpath(r) for r in roots if r):
+        if root != "/" and not any(_above(root, os.path.realpath(f)) for f in forbidden):
+            out.append(root)
+    return out
+
+
+def restrict(
+    workdir: str,
+    network: bool,
+    read: Iterable[str] = (),
+    write: Iterable[str] = (),
+    tcp_ports: Iterable[int] | None = None,
+) -> int:
+    """Enter a Landlock domain for this process (its one thread, and all it starts); the ABI
+    used, 0 if the kernel has none. ``read``/``write``: extra roots the tool opens itself;
+    ``tcp_ports``: with ``network``, the only ports it may connect to (None: any).
     Raises OSError if the kernel offers Landlock but refuses the ruleset."""
     abi = abi_version()
     if abi < 1:
@@ -117,9 +146,11 @@ def restrict(workdir: str, network: bool) -> int:
     libc = _libc()
     libc.syscall.restype = ctypes.c_long
     fs = handled_fs(abi)
+    ports = None if tcp_ports is None else sorted(set(tcp_ports))
+    restrict_tcp = abi >= 4 and (not network or ports is not None)
     attr = _RulesetAttr(
         handled_access_fs=fs,
-        handled_access_net=0 if network or abi < 4 else NET_BIND_TCP | NET_CONNECT_TCP,
+        handled_access_net=NET_BIND_TCP | NET_CONNECT_TCP if restrict_tcp else 0,
         scoped=SCOPE_SIGNAL | SCOPE_ABSTRACT_UNIX_SOCKET if abi >= 6 else 0,
     )
     create, add_rule, restrict_self = _SYSCALLS[platform.machine()]
@@ -128,8 +159,12 @@ def restrict(workdir: str, network: bool) -> int:
         raise _os_error("landlock_create_ruleset")
     try:
         rules = [(root, READ) for root in read_roots(workdir)]
+        rules += [(root, READ) for root in allowed_roots(read, workdir)]
+        rules += [(root, READ | WRITE) for root in allowed_roots(write, workdir)]
         rules += [("/dev/null", READ_FILE | WRITE_FILE), (workdir, READ | WRITE)]
         _add_rules(libc, add_rule, ruleset, rules, fs)
+        if restrict_tcp and network:
+            _add_port_rules(libc, add_rule, ruleset, ports or [])
         if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise _os_error("prctl(PR_SET_NO_NEW_PRIVS)")
         if libc.syscall(restrict_self, ruleset, 0) != 0:
@@ -137,6 +172,13 @@ def restrict(workdir: str, network: bool) -> int:
     finally:
         os.close(ruleset)
     return abi
+
+
+def _add_port_rules(libc: ctypes.CDLL, add_rule: int, ruleset: int, ports: list[int]) -> None:
+    for port in ports:
+        rule = _NetPortAttr(allowed_access=NET_CONNECT_TCP, port=port)
+        if libc.syscall(add_rule, ruleset, _RULE_NET_PORT, ctypes.byref(rule), 0) != 0:
+            raise _os_error(f"landlock_add_rule(port {port})")
 
 
 def _add_rules(
@@ -155,6 +197,10 @@ def _add_rules(
                 raise _os_error(f"landlock_add_rule({path})")
         finally:
             os.close(fd)
+
+
+# Where the runtime was started from (the fork server and workers inherit its cwd).
+_STARTED_IN = [os.getcwd()]
 
 
 def _package_dir() -> str:

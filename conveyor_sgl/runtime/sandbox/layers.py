@@ -1,7 +1,8 @@
 """Which kernel confinement layers this host can enforce, and which ones are switched off.
 
 ``CONVEYOR_SGL_SANDBOX_DISABLE`` (comma-separated layer names: ``landlock``, ``caps``,
-``netns``, ``seccomp`` (both seccomp filters: no new processes, no new sockets), ``audit``)
+``netns``, ``pidns`` (with it the private /proc), ``seccomp`` (every seccomp filter: no new
+processes, no new sockets, the syscall baseline), ``audit`` (messages only, not a layer))
 switches layers off in the workers: to test each layer on
 its own, and to simulate a kernel without one. ``kernel_layers()`` is the runtime's cheap
 probe (no process started, no namespace entered) for the launcher and the server to report,
@@ -18,7 +19,7 @@ import platform
 from conveyor_sgl.runtime.sandbox import landlock, seccomp
 
 DISABLE_ENV = "CONVEYOR_SGL_SANDBOX_DISABLE"
-KERNEL_LAYERS = ("landlock", "caps", "netns", "seccomp")
+KERNEL_LAYERS = ("landlock", "caps", "netns", "seccomp", "pidns")
 LAYERS = (*KERNEL_LAYERS, "audit")
 _PR_GET_SECCOMP = 21
 _CAP_SYS_ADMIN = 21
@@ -62,6 +63,7 @@ def _probe(disable_value: str) -> tuple[str, ...]:
         "landlock": landlock.abi_version() >= 1,
         "caps": platform.system() == "Linux",  # capset() to empty sets needs no privilege
         "netns": os.path.exists("/proc/self/ns/net") and _has_sys_admin(),
+        "pidns": os.path.exists("/proc/self/ns/pid") and _has_sys_admin(),
         "seccomp": _has_seccomp(),
     }
     return tuple(name for name in KERNEL_LAYERS if found[name] and name not in off)

@@ -1,5 +1,10 @@
 """Applying the operator's ``ServerPolicy`` to one ``/conveyor/partial_tool`` request.
 
+Before ``admit``, the route refuses what is over the operator's caps: a body over
+``max_body_bytes`` (413, in ``carrier.py``, before it is parsed), a ``result_timeout`` over
+``max_session_s`` (``check_session_time``) and a client that holds its
+``max_sessions_per_client`` already (429, ``fair_share.py``).
+
 ``admit`` checks, in this order, and refuses with a ``PolicyError`` (a 4xx, its message naming
 the rule and the flag that changes it) before the step it guards:
 1. the tool string, before anything is imported: an allowed registered name (a target string
@@ -32,7 +37,6 @@ from conveyor_sgl.tools.limits import Limits, LimitsError, limits_for, parse_siz
 from conveyor_sgl.tools.registry import ResolvedTool, registered_names_of, resolve, target_of_name
 
 _MEMORY = ("", ":memory:")  # SQLite's private databases: no file
-_NUMBERS = ("cpu_s", "memory_bytes", "file_bytes", "max_processes")
 
 
 class PolicyError(ConveyorError, ValueError):
@@ -75,6 +79,18 @@ def admit(
     admitted = Admitted(resolved, config, tightened(limits_for(resolved), limits))
     check_confinement(policy, resolved)
     return admitted
+
+
+def check_session_time(policy: ServerPolicy, result_timeout: float) -> None:
+    """A request may not ask the server to wait for its result longer than a session may
+    last at all: refused (not shortened), so that the client learns the cap at once."""
+    if result_timeout > policy.max_session_s:
+        raise PolicyError(
+            f"policy: result_timeout {result_timeout:g}s is above this server's cap on a "
+            f"session's wall time, {policy.max_session_s:g}s (--tool-max-session-s); ask for "
+            "at most that",
+            rule="session_time",
+        )
 
 
 def _resolve_allowed(policy: ServerPolicy, tool: str) -> ResolvedTool:
@@ -158,7 +174,7 @@ def tightened(base: Limits, requested: Mapping[str, Any] | None) -> Limits:
     if unknown:
         raise PolicyError(f"unknown limits {unknown}; known: {sorted(values)}", 400, "limits")
     for key, value in requested.items():
-        if key in _NUMBERS:
+        if not isinstance(values[key], bool):  # a number, or None: no bound yet
             value = _number(key, value)
             if values[key] is not None and value > values[key]:
                 raise PolicyError(
@@ -182,7 +198,7 @@ def tightened(base: Limits, requested: Mapping[str, Any] | None) -> Limits:
 
 
 def _number(key: str, value: Any) -> float:
-    if isinstance(value, str) and key in ("memory_bytes", "file_bytes"):
+    if isinstance(value, str) and key.endswith("_bytes"):
         try:
             return parse_size(value)
         except ValueError as e:

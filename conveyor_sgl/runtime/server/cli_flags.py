@@ -33,6 +33,9 @@ POLICY_DESTS = {
     "tool_files_root": None,
     "tool_allow_url": None,
     "tool_allow_unconfined": False,
+    "tool_max_session_s": None,
+    "tool_max_sessions_per_client": None,
+    "tool_max_body_bytes": None,
 }
 
 
@@ -41,8 +44,9 @@ def add_server_mode_flags(parser: argparse.ArgumentParser) -> argparse._Argument
     group = parser.add_argument_group(
         GROUP_TITLE,
         "Run parsers, tool sessions and tool workers inside this server (routes under "
-        "/conveyor/). The policy flags say what requests to /conveyor/partial_tool may use; "
-        "closed by default, anything else is refused with a 4xx naming the rule. Same as "
+        "/conveyor/). The policy flags say what requests to /conveyor/partial_tool may use "
+        "(closed by default) and how much one client may hold (bounded by default); anything "
+        "else is refused with a 4xx naming the rule and its flag. Same as "
         "setting CONVEYOR_SGL_TOOL_PARTIAL_EXECUTION=1 (and CONVEYOR_SGL_TOOL_POLICY, JSON).",
     )
     group.add_argument(
@@ -61,7 +65,8 @@ def _add_policy_flags(group: argparse._ArgumentGroup) -> None:
         "--tool-policy",
         metavar="FILE",
         help="a YAML policy (keys: tools, allow_import_targets, allow_callables, files_root, "
-        "allow_urls, allow_unconfined); the flags below override it",
+        "allow_urls, allow_unconfined, max_session_s, max_sessions_per_client, "
+        "max_body_bytes); the flags below override it",
     )
     group.add_argument(
         "--tool-allow",
@@ -98,6 +103,43 @@ def _add_policy_flags(group: argparse._ArgumentGroup) -> None:
         help="run tools marked untrusted_code (python) even where the kernel cannot confine "
         "them (no Landlock); without it such requests get 503",
     )
+    _add_cap_flags(group)
+
+
+def _add_cap_flags(group: argparse._ArgumentGroup) -> None:
+    # The defaults live with the policy; imported here, not at the top: the plugin imports
+    # this module in every SGLang process, and only a CLI builds a parser.
+    from conveyor_sgl.runtime.server.policy import (
+        DEFAULT_MAX_BODY_BYTES,
+        DEFAULT_MAX_SESSION_S,
+        DEFAULT_MAX_SESSIONS_PER_CLIENT,
+    )
+
+    group.add_argument(
+        "--tool-max-session-s",
+        metavar="SECONDS",
+        type=float,
+        help="the longest a tool session may last, from the request's arrival: a request "
+        "asking for a longer 'result_timeout' is refused (403), and the server ends a "
+        "session that passes it (stops decoding, cancels the tool, frees its worker) "
+        f"(default: {DEFAULT_MAX_SESSION_S:g})",
+    )
+    group.add_argument(
+        "--tool-max-sessions-per-client",
+        metavar="N",
+        type=int,
+        help="tool sessions one client may hold at once; one more is refused with 429 until "
+        "one ends. A client is its API key (Authorization: Bearer), else its address: behind "
+        "a proxy or sglang-router without keys, all its clients are one "
+        f"(default: {DEFAULT_MAX_SESSIONS_PER_CLIENT})",
+    )
+    group.add_argument(
+        "--tool-max-body-bytes",
+        metavar="SIZE",
+        help="the largest request body on /conveyor/* and on /v1/completions requests that "
+        "carry one (bytes, or e.g. 512KiB, 4MiB); a larger one is refused with 413 before it "
+        f"is read in full or parsed (default: {DEFAULT_MAX_BODY_BYTES >> 20}MiB)",
+    )
 
 
 def policy_given(args: argparse.Namespace) -> bool:
@@ -117,6 +159,9 @@ def policy_json(args: argparse.Namespace) -> str:
         files_root=args.tool_files_root,
         allowed_urls=args.tool_allow_url,
         allow_unconfined=args.tool_allow_unconfined,
+        max_session_s=args.tool_max_session_s,
+        max_sessions_per_client=args.tool_max_sessions_per_client,
+        max_body_bytes=args.tool_max_body_bytes,
     )
     return policy.to_json()
 

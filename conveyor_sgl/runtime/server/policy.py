@@ -4,7 +4,13 @@ In server mode every field of a request comes from a client the operator does no
 policy is set at launch (``launch_server`` flags and/or a YAML file, ``--tool-policy``) and
 handed to the HTTP process as JSON in ``POLICY_ENV``. Defaults are closed: the registered
 built-in tools only, no ``"module:Class"`` targets, no callables in configs, no files but
-``:memory:``, no outbound URLs, and no untrusted code without kernel confinement.
+``:memory:``, no outbound URLs, and no untrusted code without kernel confinement. It also
+bounds what one client may hold, with defaults that an ordinary program never meets: a
+session's wall time (``max_session_s``: a request whose ``result_timeout`` is above it is
+refused, and the server ends a session that passes it, decoding or not), the sessions one
+client holds at once (``max_sessions_per_client``; a client is its API key, else its
+address: ``fair_share.py``) and the size of a request body (``max_body_bytes``, on
+``/conveyor/*`` and on ``/v1/completions`` bodies that carry one: ``carrier.py``).
 ``admission.py`` applies it to one request.
 
 YAML keys (all optional), with the flag each one mirrors::
@@ -15,11 +21,15 @@ YAML keys (all optional), with the flag each one mirrors::
     files_root: /srv/conveyor     # --tool-files-root DIR
     allow_urls: [http://127.0.0.1:8901/]   # --tool-allow-url PREFIX (repeatable)
     allow_unconfined: false       # --tool-allow-unconfined
+    max_session_s: 300            # --tool-max-session-s SECONDS
+    max_sessions_per_client: 4    # --tool-max-sessions-per-client N
+    max_body_bytes: 1 MiB         # --tool-max-body-bytes SIZE (bytes, or 512 KiB, 4 MiB)
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
@@ -30,6 +40,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from conveyor_sgl.errors import ConveyorError
+from conveyor_sgl.tools.limits import parse_size
 from conveyor_sgl.tools.registry import builtin_names
 
 POLICY_ENV = "CONVEYOR_SGL_TOOL_POLICY"
@@ -40,7 +51,14 @@ _YAML_KEYS = {
     "files_root": "files_root",
     "allow_urls": "allowed_urls",
     "allow_unconfined": "allow_unconfined",
+    "max_session_s": "max_session_s",
+    "max_sessions_per_client": "max_sessions_per_client",
+    "max_body_bytes": "max_body_bytes",
 }
+# What one client may hold, unless the operator says otherwise.
+DEFAULT_MAX_SESSION_S = 300.0  # as long as the frontend's default wait (its HTTP timeout)
+DEFAULT_MAX_SESSIONS_PER_CLIENT = 4  # a quarter of a default pool (16 workers)
+DEFAULT_MAX_BODY_BYTES = 1 << 20  # ~250k tokens of text
 
 
 class PolicyConfigError(ConveyorError, ValueError):
@@ -55,6 +73,9 @@ class ServerPolicy:
     files_root: str | None = None  # an absolute, real directory; None: ":memory:" only
     allowed_urls: tuple[str, ...] = ()  # http(s) URL prefixes
     allow_unconfined: bool = False
+    max_session_s: float = DEFAULT_MAX_SESSION_S  # wall time from receipt to the session's end
+    max_sessions_per_client: int = DEFAULT_MAX_SESSIONS_PER_CLIENT  # held at once
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # of a /conveyor/ request, or one carried
 
     def __post_init__(self) -> None:
         if self.tools is not None and not all(isinstance(t, str) and t for t in self.tools):
@@ -69,6 +90,21 @@ class ServerPolicy:
             raise PolicyConfigError(f"policy files_root must be a real absolute path, got {root!r}")
         for prefix in self.allowed_urls:
             _check_prefix(prefix)
+        seconds = self.max_session_s
+        if not _is_number(seconds) or not math.isfinite(seconds) or seconds <= 0:
+            raise PolicyConfigError(
+                "policy max_session_s (--tool-max-session-s) must be a positive number of "
+                f"seconds, got {seconds!r}"
+            )
+        for name, flag in (
+            ("max_sessions_per_client", "--tool-max-sessions-per-client"),
+            ("max_body_bytes", "--tool-max-body-bytes"),
+        ):
+            value = getattr(self, name)
+            if not _is_number(value) or not isinstance(value, int) or value < 1:
+                raise PolicyConfigError(
+                    f"policy {name} ({flag}) must be a whole number >= 1, got {value!r}"
+                )
 
     def allowed_tools(self) -> tuple[str, ...]:
         return tuple(builtin_names()) if self.tools is None else self.tools
@@ -85,6 +121,9 @@ class ServerPolicy:
             "files_root": self.files_root,
             "urls": list(self.allowed_urls),
             "unconfined": self.allow_unconfined,
+            "max_session_s": self.max_session_s,
+            "max_sessions_per_client": self.max_sessions_per_client,
+            "max_body_bytes": self.max_body_bytes,
         }
 
     def to_json(self) -> str:
@@ -124,6 +163,8 @@ def load_policy(path: str | Path | None = None, **flags: Any) -> ServerPolicy:
         given["tools"] = tuple(given["tools"])
     if "files_root" in given:
         given["files_root"] = real_directory(given["files_root"], "--tool-files-root")
+    if "max_body_bytes" in given:
+        given["max_body_bytes"] = size_of(given["max_body_bytes"], "--tool-max-body-bytes")
     return replace(base, **given)
 
 
@@ -144,6 +185,8 @@ def _from_yaml(path: Path) -> ServerPolicy:
             values[key] = tuple(values[key])
     if "files_root" in values:
         values["files_root"] = real_directory(values["files_root"], f"policy file {path}")
+    if "max_body_bytes" in values:
+        values["max_body_bytes"] = size_of(values["max_body_bytes"], f"policy file {path}")
     try:
         return ServerPolicy(**values)
     except PolicyConfigError as e:
@@ -158,6 +201,21 @@ def real_directory(path: object, where: str) -> str:
     if not os.path.isdir(real):
         raise PolicyConfigError(f"{where}: files root {path!r} is not a directory")
     return real
+
+
+def size_of(value: object, where: str) -> object:
+    """A size as bytes: ``1048576``, ``"1048576"``, ``"512 KiB"``, ``"4 MiB"``; anything
+    else is left for ``ServerPolicy`` to refuse with its message."""
+    if isinstance(value, str):
+        try:
+            return parse_size(value)
+        except ValueError as e:
+            raise PolicyConfigError(f"{where}: max_body_bytes: {e}") from None
+    return value
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def url_matches(url: str, prefix: str) -> bool:

@@ -7,7 +7,9 @@ generation's events exactly as ``/generate`` streams them (each ``meta_info`` st
 ``SERVER_TIME_KEY``), then ``{EVENT_KEY: DECODE_END, "abort_reason": ...}``, then
 ``{EVENT_KEY: RESULT, "tool": <ToolTimeline.to_dict>}`` (times in seconds since the server
 received the request; ``ELAPSED_HEADER`` says how long it had the request before answering),
-then ``SSE_DONE``. ``GET INFO_PATH`` says the server runs the flag, and what it allows.
+then ``SSE_DONE``. ``GET INFO_PATH`` says the server runs the flag, and what it allows
+(``policy``, with the operator's caps: ``max_session_s``, which ``result_timeout`` may not
+pass, ``max_sessions_per_client`` and ``max_body_bytes``).
 
 Through sglang-router, which forwards only SGLang's own routes (``/conveyor/*`` is a 404
 there), the same two requests ride on ``POST CARRIER_PATH`` (``/v1/completions``, whose
@@ -92,9 +94,11 @@ def carried(
     if route not in CARRIED_ROUTES:
         raise ValueError(f"{route!r} cannot be carried; carried routes: {CARRIED_ROUTES}")
     return {
+        # First: a server that caps carried bodies (--tool-max-body-bytes) knows the body is
+        # ours from its first bytes, so an oversized one is refused before it is read.
+        CARRIER_KEY: {"route": route, "body": body},
         "model": model,
         "prompt": routing_text or " ",
         "max_tokens": 1,
         "stream": route == PARTIAL_TOOL_PATH,
-        CARRIER_KEY: {"route": route, "body": body},
     }

@@ -7,7 +7,11 @@
   (see ``tool_run.py`` for the body and the SSE stream it answers with). The request
   is admitted under the policy (``admission.py``) before anything is imported, opened
   or fetched: a refusal is a 4xx naming the rule; a server that cannot serve now (no free
-  tool worker, no kernel confinement for untrusted code) answers 503.
+  tool worker, no kernel confinement for untrusted code) answers 503. Before that, the
+  operator's caps: a body over ``--tool-max-body-bytes`` is a 413 (``carrier.py``), a
+  ``result_timeout`` over ``--tool-max-session-s`` a 403, a client that already holds
+  ``--tool-max-sessions-per-client`` sessions a 429 (``fair_share.py``); a session that
+  passes its wall time cap is ended by the server (``tool_run.py``).
   SGLang's own ``--api-key`` middleware covers these routes as it covers every route.
 - Both also through sglang-router, carried on ``/v1/completions`` (``carrier.py``).
 
@@ -28,8 +32,9 @@ from fastapi import Request
 from conveyor_sgl.runtime.parsers import PARSERS
 from conveyor_sgl.runtime.sandbox import layers as sandbox_layers
 from conveyor_sgl.runtime.server import metrics as server_metrics
-from conveyor_sgl.runtime.server.admission import PolicyError, admit
+from conveyor_sgl.runtime.server.admission import PolicyError, admit, check_session_time
 from conveyor_sgl.runtime.server.carrier import CarrierMiddleware
+from conveyor_sgl.runtime.server.fair_share import ClientSessions, client_of_request
 from conveyor_sgl.runtime.server.policy import ServerPolicy
 from conveyor_sgl.runtime.server.protocol import (
     ELAPSED_HEADER,
@@ -63,6 +68,7 @@ class ServerMode:
         self.acquire_timeout_s = acquire_timeout_s
         self.pool = pool or WorkerPool(size=WARM_WORKERS)
         self.executor = ThreadPoolExecutor(SESSION_THREADS, thread_name_prefix="conveyor")
+        self.clients = ClientSessions(self.policy.max_sessions_per_client)
 
     def info(self) -> dict[str, Any]:
         server_metrics.ensure(self.pool)
@@ -90,29 +96,37 @@ class ServerMode:
             obj = GenerateReqInput(**{**spec.generate, "stream": True})
         except (ValueError, TypeError) as e:
             return _error(400, f"bad {PARTIAL_TOOL_PATH} request: {e}", "bad_request")
+        try:
+            check_session_time(self.policy, spec.result_timeout)
+            slot = self.clients.take(client_of_request(request))
+        except PolicyError as e:
+            return _error(e.status, str(e), e.rule)
         lock = threading.Lock()
         try:
             session = await self._in_thread(self.start_session, spec, t0)
-        except PolicyError as e:
-            return _error(e.status, str(e), e.rule)
-        except PoolBusyError as e:  # the server is full: try again later
-            return _error(503, f"tool {spec.tool!r} could not start: {e}", "pool_busy")
-        except WorkerStartError as e:
-            return _error(503, f"tool {spec.tool!r} could not start: {e}", "worker_start")
-        # What the request asked for is wrong (a config that cannot travel, a tool's check).
-        except (ValueError, TypeError, ImportError) as e:
-            return _error(400, f"tool {spec.tool!r} could not start: {e}", "bad_request")
+        except BaseException as e:
+            slot.release()  # no session: the client's place is free again
+            if isinstance(e, Exception) and (answer := _start_error(spec, e)) is not None:
+                return answer
+            raise
         server_metrics.record_session_started(session.tool)
-        run = ServerToolRun(
-            get_global_state().tokenizer_manager,
-            obj,
-            session,
-            t0=t0,
-            result_timeout=spec.result_timeout,
-            executor=self.executor,
-            dumps=dumps_json,
-            lock=lock,
-        )
+        try:
+            run = ServerToolRun(
+                get_global_state().tokenizer_manager,
+                obj,
+                session,
+                t0=t0,
+                result_timeout=spec.result_timeout,
+                executor=self.executor,
+                dumps=dumps_json,
+                lock=lock,
+                max_session_s=self.policy.max_session_s,
+                on_end=slot.release,
+            )
+        except BaseException:
+            slot.release()
+            session.cancel("the server could not run the session")
+            raise
         # With this, the client converts our times (since receipt) to its own zero.
         elapsed = {ELAPSED_HEADER: f"{time.monotonic() - t0:.6f}"}
         return StreamingResponse(
@@ -147,7 +161,8 @@ def install_routes(app: Any, mode: ServerMode | None = None) -> ServerMode:
     mode = mode or ServerMode()
     app.add_api_route(INFO_PATH, mode.info, methods=["GET"])
     app.add_api_route(PARTIAL_TOOL_PATH, _bound(mode), methods=["POST"])
-    app.add_middleware(CarrierMiddleware)  # the same routes, carried through sglang-router
+    # The same routes, carried through sglang-router; and the body cap, on both.
+    app.add_middleware(CarrierMiddleware, max_body_bytes=mode.policy.max_body_bytes)
     return mode
 
 
@@ -157,6 +172,20 @@ def _bound(mode: ServerMode) -> Any:
         return await mode.partial_tool(request)
 
     return partial_tool
+
+
+def _start_error(spec: PartialToolRequest, e: Exception) -> Any:
+    """The answer to a session that could not start, or None for an unexpected error."""
+    if isinstance(e, PolicyError):
+        return _error(e.status, str(e), e.rule)
+    if isinstance(e, PoolBusyError):  # the server is full: try again later
+        return _error(503, f"tool {spec.tool!r} could not start: {e}", "pool_busy")
+    if isinstance(e, WorkerStartError):
+        return _error(503, f"tool {spec.tool!r} could not start: {e}", "worker_start")
+    # What the request asked for is wrong (a config that cannot travel, a tool's check).
+    if isinstance(e, ValueError | TypeError | ImportError):
+        return _error(400, f"tool {spec.tool!r} could not start: {e}", "bad_request")
+    return None
 
 
 def _error(status: int, message: str, rule: str) -> Any:

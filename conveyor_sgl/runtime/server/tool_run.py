@@ -9,6 +9,14 @@ Nothing here blocks the event loop: per token the session only parses and hands 
 ZeroMQ (non-blocking); the calls that wait (taking a worker, waiting for the result,
 cancelling) run in a thread, one at a time per session (a lock), and the result is awaited
 in slices so that a client that goes away frees its tool within one slice.
+
+A session lasts at most the operator's ``max_session_s`` (``--tool-max-session-s``) from the
+request's arrival: a timer on the event loop then ends it wherever it is (decoding: the
+generation is aborted and the session takes no more text; waiting: the wait ends; a client
+that reads nothing: the worker is freed all the same). The tool is cancelled with a reason
+that names the cap, the stream (if anyone reads it) reports it as the ``abort_reason`` of
+``decode_end`` and in the result (status ``aborted``), and ``on_end`` runs: the client's place
+(``fair_share.Slot``) is free again. ``on_end`` also runs when the session ends otherwise.
 """
 
 from __future__ import annotations
@@ -16,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from contextlib import aclosing
 from typing import Any, TypeVar
 
@@ -38,6 +47,13 @@ _WAIT_SLICE_S = 0.25  # how long one result wait may hold a thread before it loo
 CLIENT_GONE = "the client went away (disconnected, timed out or the program ended)"
 
 
+def cap_reason(max_session_s: float) -> str:
+    return (
+        f"the session passed this server's cap on a session's wall time, {max_session_s:g}s "
+        "(--tool-max-session-s)"
+    )
+
+
 class ServerToolRun:
     """Drives one generation and its tool session; ``events()`` is the response body."""
 
@@ -52,6 +68,8 @@ class ServerToolRun:
         executor: Executor,
         dumps: Callable[[Any], bytes],
         lock: threading.Lock,
+        max_session_s: float | None = None,
+        on_end: Callable[[], None] | None = None,
     ) -> None:
         self.tm = tokenizer_manager
         self.obj = obj  # a GenerateReqInput with stream=True
@@ -61,15 +79,31 @@ class ServerToolRun:
         self._executor = executor
         self._dumps = dumps
         self._lock = lock
+        self.max_session_s = max_session_s
+        self._release = _Once(on_end)
+        # A response whose stream never starts (its client gone before) is dropped unread:
+        # its session's worker goes with the session, the client's place with this run.
+        weakref.finalize(self, self._release)
+        self._decoding = True  # the scheduler may still be generating for this request
+        # Once the cap passed: the session's cancel, in the session threads. From then on
+        # the event loop leaves the session alone (the cancel may be running).
+        self._capped: Future[None] | None = None
+        self._cap_reason = cap_reason(max_session_s) if max_session_s is not None else ""
+        self._timer: asyncio.TimerHandle | None = None
 
     async def events(self, request: Any) -> AsyncIterator[bytes]:
-        decoded = False
+        if self.max_session_s is not None:  # the cap counts from the request's arrival
+            delay = max(0.0, self.t0 + self.max_session_s - time.monotonic())
+            self._timer = asyncio.get_running_loop().call_later(delay, self._cap_passed)
         try:
             async for frame in self._decode(request):
                 yield frame
-            decoded = True
-            self.session.end_input()
-            reason = self.session.abort_reason
+            self._decoding = False
+            if self._capped is None:
+                self.session.end_input()
+                reason = self.session.abort_reason
+            else:
+                reason = self._cap_reason
             yield self._sse({EVENT_KEY: DECODE_END, "abort_reason": reason})
             result = await self._wait_result()
             yield self._sse({EVENT_KEY: RESULT, "tool": result.to_dict(self.t0)})
@@ -78,14 +112,18 @@ class ServerToolRun:
         finally:
             # Reached at once when the client goes away: Starlette cancels this stream when
             # the connection drops, wherever it awaits (decoding or the result's wait).
-            if self.session.timeline.status is None:
+            if self._timer is not None:
+                self._timer.cancel()
+            ending = self._capped
+            if ending is None and self.session.timeline.status is None:
                 # Not awaited: a cancelled response may not await anything any more.
-                cancel = self._executor.submit(self._locked, self.session.cancel, CLIENT_GONE)
-                cancel.add_done_callback(lambda _: record_session_finished(self.session))
+                ending = self._executor.submit(self._locked, self.session.cancel, CLIENT_GONE)
+            if ending is not None:
+                ending.add_done_callback(lambda _: self._ended())
             else:
-                record_session_finished(self.session)
-            if not decoded and isinstance(self.obj.rid, str) and self.obj.rid:
-                self.tm.abort_request(self.obj.rid)  # nobody reads its tokens any more
+                self._ended()
+            if self._decoding:
+                self._abort_generation()  # nobody reads its tokens any more
         yield SSE_DONE
 
     async def _decode(self, request: Any) -> AsyncIterator[bytes]:
@@ -97,17 +135,50 @@ class ServerToolRun:
                 now = meta.get(SERVER_TIME_KEY) or time.monotonic()
                 finished = meta.get("finish_reason") is not None
                 delta = holdback.delta(out.get("text") or "", meta, finished)
-                if delta:
+                if delta and self._capped is None:
                     self.session.feed_text(delta, now)
                 yield self._sse(out)
-                if not finished and self.session.abort_reason is not None:
+                if finished:
+                    continue
+                if self._capped is not None:
+                    self._abort_generation()  # again: the cap may have come before its rid
+                    return
+                if self.session.abort_reason is not None:
                     # The tool asked to stop: end the request in the scheduler right now.
                     self.tm.abort_request(self.obj.rid)
                     return
 
+    def _cap_passed(self) -> None:
+        """The session's wall time is up (on the event loop, between two of its steps)."""
+        self._timer = None
+        if self._capped is not None:
+            return
+        if self._decoding:
+            self._abort_generation()  # its last output ends the decoding loop
+        try:
+            self._capped = self._executor.submit(
+                self._locked, self.session.cancel, self._cap_reason
+            )
+        except RuntimeError:  # the server is shutting down: the pool ends every worker
+            self._release()
+            return
+        # The worker is free: so is the client's place, whether the stream goes on or not.
+        self._capped.add_done_callback(lambda _: self._release())
+
+    def _abort_generation(self) -> None:
+        if isinstance(self.obj.rid, str) and self.obj.rid:
+            self.tm.abort_request(self.obj.rid)
+
+    def _ended(self) -> None:
+        record_session_finished(self.session)
+        self._release()
+
     async def _wait_result(self) -> ToolResult:
         deadline = time.monotonic() + self.result_timeout
         while True:
+            if self._capped is not None:  # cancelled (or being cancelled) by the cap
+                await asyncio.wrap_future(self._capped)
+                return await self.call(self.session.result, 0.0)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return await self.call(self.session.result, 0.0)
@@ -125,3 +196,17 @@ class ServerToolRun:
 
     def _sse(self, obj: Any) -> bytes:
         return b"data: " + self._dumps(obj) + b"\n\n"
+
+
+class _Once:
+    """``fn`` on the first call only, from whichever thread comes first."""
+
+    def __init__(self, fn: Callable[[], None] | None) -> None:
+        self._fn = fn
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            fn, self._fn = self._fn, None
+        if fn is not None:
+            fn()

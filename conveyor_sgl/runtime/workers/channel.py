@@ -46,6 +46,11 @@ class Channel:
         self._seq = 0
         self.closed = False
 
+    @property
+    def socket(self) -> zmq.Socket:
+        """The ZeroMQ socket, for a poller that waits on it beside other descriptors."""
+        return self._socket
+
     def send(self, envelope: Envelope, timeout_s: float = 5.0) -> None:
         """Queue one envelope; raise ChannelError if the peer cannot take it in time."""
         self._seq += 1

@@ -31,6 +31,8 @@ class Kind(StrEnum):
     ABORT = "abort"
     RESULT = "result"
     ERROR = "error"
+    # executor -> its worker only (never forwarded)
+    CONFINED = "confined"
 
 
 class _Payload(msgspec.Struct, frozen=True, tag_field="kind"):
@@ -89,8 +91,26 @@ class Error(_Payload, frozen=True, tag=Kind.ERROR.value):
     message: str
 
 
+class Confined(_Payload, frozen=True, tag=Kind.CONFINED.value):
+    """The executor's first word after ``Start``, before any tool code ran: the kernel layers
+    it entered. Its worker records them for the session's result (the tool cannot rewrite
+    them later) and forwards nothing of it."""
+
+    layers: list[str]
+
+
 Payload = (
-    Start | Feed | Finish | Cancel | Shutdown | Ready | UnitDone | AbortDecoding | Result | Error
+    Start
+    | Feed
+    | Finish
+    | Cancel
+    | Shutdown
+    | Ready
+    | UnitDone
+    | AbortDecoding
+    | Result
+    | Error
+    | Confined
 )
 
 

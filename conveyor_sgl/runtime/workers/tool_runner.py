@@ -16,11 +16,11 @@ from conveyor_sgl.runtime.parsers.base import Unit
 from conveyor_sgl.runtime.workers.messages import (
     AbortDecoding,
     Cancel,
+    Confined,
     Envelope,
     Error,
     Feed,
     Finish,
-    Limits,
     Payload,
     Result,
     Shutdown,
@@ -43,10 +43,13 @@ class RunnerState(Enum):
     DONE = "done"
 
 
+# Confines the process for a session: (its Start, the tool class) -> kernel layers in force.
+Sandbox = Callable[[Start, type[Tool]], list[str] | None]
+
+
 class ToolRunner:
-    def __init__(self, sandbox: Callable[[Limits], list[str] | None] = lambda limits: None) -> None:
+    def __init__(self, sandbox: Sandbox = lambda start, tool_class: None) -> None:
         self._sandbox = sandbox
-        self._layers: list[str] | None = None  # what the sandbox said is in force
         self.state = RunnerState.IDLE
         self.session = ""
         self._tool: Tool | None = None
@@ -102,7 +105,13 @@ class ToolRunner:
             # Trusted tool code, before the sandbox: a confined tool could not read its index
             # (or a lazy import) afterwards. A no-op where the warm worker preloaded it.
             tool_class.preload()
-            self._layers = self._sandbox(start.limits)
+            layers = self._sandbox(start, tool_class)
+        except _TOOL_ERRORS as e:
+            yield from self._fail(e)
+            return
+        if layers is not None:
+            yield Confined(layers=layers)  # before any tool code: see messages.Confined
+        try:
             self._tool = tool_class()
             self._tool.start(dict(start.config))
         except _TOOL_ERRORS as e:
@@ -174,7 +183,7 @@ class ToolRunner:
         if self.state is RunnerState.ABORTED and status == "ok":
             status, error = "aborted", error or self._abort_reason
         error = None if error is None else str(error)
-        return Result(status=status, output=out.output, error=error, sandbox=self._layers)
+        return Result(status=status, output=out.output, error=error)
 
     def _cancel(self, reason: str) -> Iterator[Payload]:
         error = f"cancelled: {reason}" if reason else "cancelled"
@@ -183,7 +192,7 @@ class ToolRunner:
         except _TOOL_ERRORS as e:
             error += f" (cancel() raised {describe_error(e)})"
         self.state = RunnerState.DONE
-        yield Result(status="aborted", error=error, sandbox=self._layers)
+        yield Result(status="aborted", error=error)
 
     def _shutdown(self) -> None:
         if self._tool is not None and self.state is not RunnerState.DONE:
@@ -202,4 +211,4 @@ class ToolRunner:
         yield Error(message=f"protocol error: {what}")
 
     def _error(self, message: str) -> Result:
-        return Result(status="error", error=message, sandbox=self._layers)
+        return Result(status="error", error=message)

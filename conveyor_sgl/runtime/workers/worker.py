@@ -1,17 +1,19 @@
 """The tool worker process: ``python -m conveyor_sgl.runtime.workers.worker --endpoint ipc://...``.
 
-A worker connects to the runtime, says ``ready``, preloads the tools it is told to
-(``--preload``, see ``Tool.preload``; a start that arrives meanwhile waits in the socket),
-serves exactly one tool session
-(start, feed..., finish or cancel) and exits, so model-written code never leaks state into
-the next session. It watches its parent and dies with it, so no worker outlives the runtime.
-It must stay cheap to start: it imports neither sglang nor torch.
+A worker serves exactly one tool session (start, feed..., finish or cancel) and exits, so
+model-written code never leaks state into the next session. It preloads the tools it is told
+to (``--preload``, see ``Tool.preload``), then forks the session's executor
+(``executor.py``) while it still has one thread: the executor runs the tool, confined as a
+whole process. Only then does the worker start threads of its own (the parent watch,
+ZeroMQ's I/O thread), connect to the runtime, say ``ready`` and relay the session
+(``relay.py``), checking all the executor sends. It watches its parent and dies with it (the
+executor dies with the worker), so nothing outlives the runtime. It must stay cheap to start:
+it imports neither sglang nor torch.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import signal
 import sys
@@ -24,44 +26,35 @@ import zmq
 from conveyor_sgl.runtime.sandbox import confine as sandbox
 from conveyor_sgl.runtime.workers.channel import Channel
 from conveyor_sgl.runtime.workers.cpu_affinity import pin_from_env
+from conveyor_sgl.runtime.workers.executor import spawn as spawn_executor
 from conveyor_sgl.runtime.workers.messages import Envelope, Ready
-from conveyor_sgl.runtime.workers.tool_runner import ToolRunner
-from conveyor_sgl.tools.limits import Limits
+from conveyor_sgl.runtime.workers.relay import Relay, mirror_exit
 from conveyor_sgl.tools.registry import load_tool_class
 
 EXIT_ORPHANED = 70
 PARENT_POLL_S = 0.2
-IDLE_POLL_S = 1.0
 FLUSH_S = 2.0  # how long the last frames (the result) may take to leave at exit
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    pin_from_env()  # before any thread starts: the watcher and ZeroMQ's inherit the mask
+    pin_from_env()  # before any fork or thread: the executor and the threads inherit the mask
+    preload(args.preload)  # trusted tool code, before the executor's fork
+    executor = spawn_executor(sandbox.workdir_for(args.endpoint))  # while single-threaded
     if args.parent_pid:
         _watch_parent(args.parent_pid)
     context = zmq.Context()
     channel = Channel(args.endpoint, bind=False, context=context)
+    relay = Relay(channel, executor)
     try:
         channel.send(Envelope(session="", payload=Ready(pid=os.getpid())))
-        preload(args.preload)
-        serve(channel, ToolRunner(functools.partial(enter_sandbox, endpoint=args.endpoint)))
+        relay.serve()
     finally:
+        relay.close()
         channel.close(linger_s=FLUSH_S)
         context.term()
-    return 0
-
-
-def serve(channel: Channel, runner: ToolRunner) -> None:
-    """Feed received envelopes to the runner and send back what it produces, until done."""
-    while not runner.done:
-        envelope = channel.recv(timeout_s=IDLE_POLL_S)
-        if envelope is None:
-            continue
-        # Queued as produced: a unit's unit_done does not wait for the units after it.
-        for payload in runner.handle(envelope):
-            # Read the session per payload: the runner learns it while handling start.
-            channel.send(Envelope(session=runner.session, payload=payload))
+    assert relay.exit_status is not None  # noqa: S101 - close() reaps
+    return 0 if relay.result_sent else mirror_exit(executor.returncode(relay.exit_status))
 
 
 def preload(targets: str) -> None:
@@ -72,12 +65,6 @@ def preload(targets: str) -> None:
             load_tool_class(target).preload()
         except Exception as e:  # noqa: BLE001 - see above
             print(f"conveyor worker: preload of {target} failed: {e!r}", file=sys.stderr)
-
-
-def enter_sandbox(limits: Limits, endpoint: str = "") -> list[str]:
-    """Confine this process before any tool code runs (see ``sandbox.py``); the layers in
-    force, which the session's result carries."""
-    return sandbox.enter(limits, sandbox.workdir_for(endpoint))
 
 
 def _watch_parent(parent_pid: int) -> None:
