@@ -13,10 +13,12 @@ waited for, in ``ToolOutput.work``, so timelines and the latency bound see the r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.runtime.parsers.base import Unit
 
 Status = Literal["ok", "error", "aborted", "timeout"]
@@ -115,11 +117,19 @@ class Tool:
         """The program was abandoned: stop work and release resources."""
 
 
+class ToolConfigError(ConveyorError, ValueError):
+    """A tool option that is not valid; the message names the option and what to change."""
+
+
+class ToolConfigTypeError(ToolConfigError, TypeError):
+    """A tool option of the wrong type (a ``TypeError`` too, for code that catches those)."""
+
+
 def check_known_options(config: dict[str, Any], known: Iterable[str]) -> None:
     """For ``check_config``: a misspelt option is an error, not silently ignored."""
     unknown = sorted(set(config) - set(known))
     if unknown:
-        raise ValueError(f"unknown option(s) {unknown}; known: {sorted(known)}")
+        raise ToolConfigError(f"unknown option(s) {unknown}; known: {sorted(known)}")
 
 
 def option_number(
@@ -130,13 +140,37 @@ def option_number(
     integer: bool = False,
     zero_ok: bool = False,
 ) -> Any:
-    """``config[key]`` (or ``default``), checked: a number (an ``int`` where ``integer``),
-    positive (``>= 0`` where ``zero_ok``); the error names the option and the value."""
+    """``config[key]`` (or ``default``), checked: a finite number (an ``int`` where
+    ``integer``), positive (``>= 0`` where ``zero_ok``); the error names the option and the
+    value."""
     value = config.get(key, default)
     kind = "an integer" if integer else "a number"
     expected = f"{kind} >= 0" if zero_ok else f"a positive {kind.split()[-1]}"
     if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
-        raise TypeError(f"{key} must be {expected}, got {value!r}")
-    if value < 0 or (value == 0 and not zero_ok):
-        raise ValueError(f"{key} must be {expected}, got {value!r}")
+        raise ToolConfigTypeError(f"{key} must be {expected}, got {value!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+        raise ToolConfigError(f"{key} must be {expected}, got {value!r}")
+    return value
+
+
+def option_limit(
+    config: dict[str, Any],
+    key: str,
+    default: float,
+    *,
+    maximum: float | None = None,
+    integer: bool = False,
+    zero_ok: bool = False,
+) -> Any:
+    """An option that bounds a resource (rows, digits, bits, results, threads, seconds): as
+    ``option_number``, and at most ``maximum`` (by default ``default``, the packaged value).
+    A config, which in server mode is a request's, may only tighten the bound, never loosen
+    it; the error names the option and its maximum."""
+    value = option_number(config, key, default, integer=integer, zero_ok=zero_ok)
+    ceiling = default if maximum is None else maximum
+    if not value <= ceiling:
+        raise ToolConfigError(
+            f"{key} {value!r} is above its maximum {ceiling!r}: this option bounds a resource "
+            f"and a config may only tighten it (give {key} <= {ceiling!r}, or leave it out)"
+        )
     return value

@@ -6,9 +6,12 @@ names assigned by earlier lines (``x = 2 * pi``), so model-written text cannot r
 Integer results are capped (``max_int_bits``) *before* an operation that could exceed the
 cap runs, so ``9 ** 9 ** 9`` is refused at once rather than hanging the worker.
 
-Config:
-- ``precision`` (int, default 12): significant digits of float results;
-- ``max_int_bits`` (int, default 4096): the largest integer an operation may produce.
+Config (both bound a resource, so a config may lower them, never raise them above their
+maximum: ``option_limit``):
+- ``precision`` (int, default 12, at most 17): significant digits of float results (17 is
+  every digit a float has);
+- ``max_int_bits`` (int, default and maximum 4096): the largest integer an operation may
+  produce.
 
 Output: one line per expression, ``<expression> = <value>``. The first line that fails
 stops the run (later lines are not evaluated): status ``error``, error
@@ -23,8 +26,9 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.runtime.parsers.base import Unit
-from conveyor_sgl.tools.base import Tool, ToolOutput, check_known_options, option_number
+from conveyor_sgl.tools.base import Tool, ToolOutput, check_known_options, option_limit
 
 Number = int | float
 
@@ -65,16 +69,18 @@ _CONSTANTS: dict[str, Number] = {"pi": math.pi, "e": math.e, "tau": math.tau}
 # factorial/comb/perm cost grows with n before the result cap can look at the result.
 _COMBINATORIAL = frozenset({"factorial", "comb", "perm"})
 _MAX_COMBINATORIAL_N = 2000
+MAX_INT_BITS = 4096  # the default, and the most a config may ask for
+PRECISION, MAX_PRECISION = 12, 17  # 17 significant digits tell every float apart
 
 
-class CalculatorError(ValueError):
+class CalculatorError(ConveyorError, ValueError):
     """The expression is outside the calculator's language or its limits."""
 
 
 class Evaluator:
     """Evaluates whitelisted expression trees; names persist between lines."""
 
-    def __init__(self, max_int_bits: int = 4096) -> None:
+    def __init__(self, max_int_bits: int = MAX_INT_BITS) -> None:
         self.max_int_bits = max_int_bits
         self.names: dict[str, Number] = {}
 
@@ -169,7 +175,7 @@ class Evaluator:
         return value
 
 
-def format_number(value: Number, precision: int = 12) -> str:
+def format_number(value: Number, precision: int = PRECISION) -> str:
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 1e15:
             return str(int(value))
@@ -223,8 +229,8 @@ class CalculatorTool(Tool):
 
 
 def _settings(config: dict[str, Any]) -> tuple[int, int]:
-    """(precision, max_int_bits), checked."""
+    """(precision, max_int_bits), checked: each may only be tightened."""
     return (
-        option_number(config, "precision", 12, integer=True),
-        option_number(config, "max_int_bits", 4096, integer=True),
+        option_limit(config, "precision", PRECISION, maximum=MAX_PRECISION, integer=True),
+        option_limit(config, "max_int_bits", MAX_INT_BITS, integer=True),
     )

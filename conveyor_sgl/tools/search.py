@@ -12,12 +12,14 @@ Where latency is modelled, and only there (the output's first line says which ap
   sleeps D ms per request before answering; the query also pays real loopback HTTP.
 With neither, a query costs only the BM25 lookup (about a millisecond).
 
-Config:
+Config (the numbers bound a resource: a config may lower them, never raise them above their
+maximum, ``option_limit``):
 - ``service_url`` (str, optional): base URL of a search service; default: in process;
-- ``delay_ms`` (number, default 0): modelled latency per query, in process only;
-- ``top_k`` (int, default 3): results per query;
-- ``concurrency`` (int, default 4): queries in flight at once;
-- ``timeout_s`` (number, default 10): how long ``finish`` waits for all answers.
+- ``delay_ms`` (number, default 0, at most 10000, the longest ``finish`` waits): modelled
+  latency per query, in process only;
+- ``top_k`` (int, default and maximum 3): results per query;
+- ``concurrency`` (int, default and maximum 4): queries in flight at once (threads);
+- ``timeout_s`` (number, default and maximum 10): how long ``finish`` waits for all answers.
 
 Output: the header line, then per query ``[n] <query>`` and its ranked hits
 (``1. json.dumps (score 5.9): Serialize obj to a JSON formatted str...``). A failed query
@@ -40,10 +42,11 @@ from conveyor_sgl.runtime.parsers.base import Unit
 from conveyor_sgl.tools.base import (
     ConfigReferences,
     Tool,
+    ToolConfigError,
     ToolOutput,
     UnitWork,
     check_known_options,
-    option_number,
+    option_limit,
 )
 
 if TYPE_CHECKING:
@@ -109,6 +112,8 @@ class ServiceSearch:
 
 
 OPTIONS = ("service_url", "delay_ms", "top_k", "concurrency", "timeout_s")
+TOP_K, CONCURRENCY, TIMEOUT_S = 3, 4, 10.0  # the defaults, and the most a config may ask for
+MAX_DELAY_MS = TIMEOUT_S * 1000  # a longer modelled latency only times out
 
 
 @dataclass(frozen=True)
@@ -123,15 +128,15 @@ class SearchOptions:
 def search_options(config: dict[str, Any]) -> SearchOptions:
     """Every option, checked, with its default (no service is contacted)."""
     check_known_options(config, OPTIONS)
-    top_k = option_number(config, "top_k", 3, integer=True)
-    concurrency = option_number(config, "concurrency", 4, integer=True)
-    timeout_s = float(option_number(config, "timeout_s", 10.0))
-    delay_ms = option_number(config, "delay_ms", 0.0, zero_ok=True)
+    top_k = option_limit(config, "top_k", TOP_K, integer=True)
+    concurrency = option_limit(config, "concurrency", CONCURRENCY, integer=True)
+    timeout_s = float(option_limit(config, "timeout_s", TIMEOUT_S))
+    delay_ms = option_limit(config, "delay_ms", 0.0, maximum=MAX_DELAY_MS, zero_ok=True)
     url = config.get("service_url")
     if url is not None and (
         not isinstance(url, str) or not url.startswith(("http://", "https://"))
     ):
-        raise ValueError(f"service_url must be an http(s) URL, got {url!r}")
+        raise ToolConfigError(f"service_url must be an http(s) URL, got {url!r}")
     return SearchOptions(top_k, concurrency, timeout_s, delay_ms, url or None)
 
 

@@ -9,7 +9,11 @@ is the gain here (decode time saved, not tool time), and the result has status `
 with the reason. At ``finish`` the whole object is checked (``required``, dependencies).
 
 Config:
-- ``schema`` (object, required): the JSON Schema of the arguments object;
+- ``schema`` (object, required): the JSON Schema of the arguments object. A ``$ref``
+  resolves only inside the schema itself (``#/$defs/...``, ``#/definitions/...``, a
+  subschema's ``$id``) or to a JSON Schema meta-schema (they ship with ``jsonschema``): a
+  reference to anything else (``http(s)://``, ``file://``, a relative file) is never
+  retrieved, and the schema is refused (``SchemaReferenceError``) when the config is checked;
 - ``function`` (str, optional): ``"module:callable"`` called with the validated arguments as
   keyword arguments; its result (``str()``) is the output.
 
@@ -26,16 +30,45 @@ from collections.abc import Callable
 from typing import Any
 
 import jsonschema
+import jsonschema_specifications
+import referencing
+import referencing.exceptions
+import referencing.jsonschema
 
 from conveyor_sgl.runtime.parsers.base import Unit
 from conveyor_sgl.tools.base import (
     Abort,
     ConfigReferences,
     Tool,
+    ToolConfigError,
+    ToolConfigTypeError,
     ToolOutput,
     check_known_options,
 )
 from conveyor_sgl.tools.registry import split_import_path
+
+_REF_KEYWORDS = ("$ref", "$dynamicRef")
+
+
+class SchemaReferenceError(ToolConfigError):
+    """A schema ``$ref`` that does not resolve inside the schema; nothing was retrieved."""
+
+
+def _refuse_retrieval(uri: str) -> referencing.Resource[Any]:
+    # jsonschema's default registry fetches any URI it does not hold with urlopen (http(s)
+    # and file:// alike); this one fetches nothing.
+    raise SchemaReferenceError(
+        f"remote and file references are not allowed: {uri} (put that schema under $defs and "
+        "refer to it as '#/$defs/<name>')"
+    )
+
+
+# Only what the schema holds (its subschemas, by pointer, anchor or $id) resolves, and the
+# meta-schemas jsonschema ships: a lookup of anything else ends in _refuse_retrieval.
+_REGISTRY: referencing.Registry[Any] = referencing.Registry(  # type: ignore[call-arg]
+    retrieve=_refuse_retrieval
+)
+_WALK_REGISTRY = jsonschema_specifications.REGISTRY.combine(_REGISTRY)
 
 
 def load_callable(target: str) -> Callable[..., Any]:
@@ -53,10 +86,18 @@ class FieldValidator:
 
     def __init__(self, schema: dict[str, Any]) -> None:
         if not isinstance(schema, dict):
-            raise TypeError(f"schema must be a JSON Schema object, got {type(schema).__name__}")
+            raise ToolConfigTypeError(
+                f"schema must be a JSON Schema object, got {type(schema).__name__}"
+            )
         validator_class = jsonschema.validators.validator_for(schema)
-        validator_class.check_schema(schema)  # a bad schema is a config error, said at start
-        self._whole = validator_class(schema)
+        try:
+            validator_class.check_schema(schema)  # a bad schema is a config error, said at start
+            check_references(schema, validator_class)
+        except jsonschema.exceptions.SchemaError as e:
+            raise ToolConfigError(f"schema is not a valid JSON Schema: {e.message}") from None
+        except RecursionError:
+            raise ToolConfigError("schema is nested too deeply to check; flatten it") from None
+        self._whole = validator_class(schema, registry=_REGISTRY)
         self._properties: dict[str, Any] = schema.get("properties", {})
         self._additional: Any = schema.get("additionalProperties", True)
 
@@ -72,14 +113,66 @@ class FieldValidator:
         else:
             return None
         # evolve() keeps the root schema, so a "$ref" inside the subschema still resolves.
-        error = jsonschema.exceptions.best_match(
-            self._whole.evolve(schema=subschema).iter_errors(value)
-        )
+        try:
+            error = jsonschema.exceptions.best_match(
+                self._whole.evolve(schema=subschema).iter_errors(value)
+            )
+        except referencing.exceptions.Unresolvable as e:
+            return f"invalid schema for argument {key!r}: {_unresolvable(e)}"
+        except RecursionError:  # a $ref cycle that never reaches a keyword
+            return f"invalid schema for argument {key!r}: its references recurse without end"
         return None if error is None else f"invalid argument {key!r}: {error.message}"
 
     def whole_error(self, arguments: dict[str, Any]) -> str | None:
-        error = jsonschema.exceptions.best_match(self._whole.iter_errors(arguments))
+        try:
+            error = jsonschema.exceptions.best_match(self._whole.iter_errors(arguments))
+        except referencing.exceptions.Unresolvable as e:
+            return f"invalid schema: {_unresolvable(e)}"
+        except RecursionError:
+            return "invalid schema: its references recurse without end"
         return None if error is None else f"invalid arguments: {error.message}"
+
+
+def check_references(schema: dict[str, Any], validator_class: Any) -> None:
+    """Resolve every ``$ref`` / ``$dynamicRef`` of ``schema`` now, as its validator would
+    (each against the base URI of its enclosing ``$id``), retrieving nothing: one that points
+    outside the schema, or at nothing in it, is a ``SchemaReferenceError``."""
+    dialect = validator_class.ID_OF(validator_class.META_SCHEMA) or "urn:unknown-dialect"
+    specification = referencing.jsonschema.specification_with(
+        dialect, default=referencing.Specification.OPAQUE
+    )
+    root = specification.create_resource(schema)
+    pending = [(root, _WALK_REGISTRY.resolver_with_root(root))]
+    while pending:  # a loop, not recursion: the walk itself never runs out of stack
+        resource, resolver = pending.pop()
+        resolver = resolver.in_subresource(resource)
+        contents = resource.contents
+        if isinstance(contents, dict):
+            for keyword in _REF_KEYWORDS:
+                ref = contents.get(keyword)
+                if not isinstance(ref, str):
+                    continue
+                try:
+                    resolver.lookup(ref)
+                except referencing.exceptions.Unresolvable as e:
+                    raise SchemaReferenceError(
+                        f"schema {keyword} {ref!r}: {_unresolvable(e)}"
+                    ) from None
+        pending.extend((sub, resolver) for sub in resource.subresources())
+
+
+def _unresolvable(error: referencing.exceptions.Unresolvable) -> str:
+    """Why a reference did not resolve, without anything a retrieval could have read."""
+    cause: BaseException | None = error
+    while cause is not None:  # Unresolvable <- Unretrievable <- our refusal
+        if isinstance(cause, SchemaReferenceError):
+            return str(cause)
+        cause = cause.__cause__
+    if isinstance(error, referencing.exceptions.PointerToNowhere):
+        return f"{error.ref!r} points to nothing in the schema"
+    if isinstance(error, referencing.exceptions.NoSuchAnchor):
+        return f"{error.ref!r}: the schema has no anchor {error.anchor!r}"
+    return f"{error.ref!r} does not resolve inside the schema"
 
 
 class ValidationTool(Tool):
@@ -143,4 +236,4 @@ class ValidationTool(Tool):
 
 def _require_schema(config: dict[str, Any]) -> None:
     if "schema" not in config:
-        raise ValueError("validation needs config['schema'], the JSON Schema of the arguments")
+        raise ToolConfigError("validation needs config['schema'], the JSON Schema of the arguments")

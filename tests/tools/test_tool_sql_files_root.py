@@ -1,5 +1,5 @@
 """The sql tool's ``files_root``: the database, ATTACH and VACUUM INTO stay inside it, enforced
-at run time by an SQLite authorizer in the real worker."""
+at run time (the statement's tokens, then an SQLite authorizer) in the real worker."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ def test_attach_and_vacuum_into_stay_inside_the_root(tmp_path):
     ):
         result = run_tool("sql", sql, config=config, timeout=20)
         assert result.status == "error", sql
-        # SQLite words the refusal per statement: "not authorized" / "authorization denied".
-        assert result.error.startswith("statement 1: DatabaseError: ") and "autho" in result.error
+        # The statement's tokens are checked before SQLite sees it (the authorizer is the
+        # second check: tests/tools/test_tool_sql_file_literals.py).
+        assert result.error.startswith("statement 1: SqlFileError: "), result.error
+        assert "is outside files_root" in result.error
     assert not (tmp_path / "out.db").exists()
 
 
