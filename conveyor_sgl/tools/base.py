@@ -81,6 +81,9 @@ class Tool:
     # The option through which a server confines the files the tool may open (the tool
     # enforces it at run time); a request may not set it. None: the tool opens no files.
     files_root_option: ClassVar[str | None] = None
+    # True: the tool writes the files its config names (sql's database and its journal), so
+    # its sandbox lets it write beneath the files root (else the named files' directories).
+    writes_files: ClassVar[bool] = False
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:

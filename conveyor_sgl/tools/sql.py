@@ -253,6 +253,7 @@ class SqlTool(Tool):
     parser = "sql"
     partial = True
     files_root_option = "files_root"  # a server confines its files through this option
+    writes_files = True
 
     @classmethod
     def check_config(cls, config: dict[str, Any]) -> None:

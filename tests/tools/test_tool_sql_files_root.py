@@ -34,5 +34,9 @@ def test_an_empty_root_allows_memory_only_and_no_root_allows_any_file(tmp_path):
     attach = f"ATTACH DATABASE '{tmp_path / 'a.db'}' AS a;\n"
     refused = run_tool("sql", attach, config={"files_root": ""}, timeout=20)
     assert refused.status == "error" and not (tmp_path / "a.db").exists()
-    anywhere = run_tool("sql", attach, timeout=20)  # client mode: the author is the user
-    assert anywhere.status == "ok" and (tmp_path / "a.db").exists()
+    # Without a files root the kernel confines sql to its database's directory: the SQL is
+    # model-written, whoever set up the tool.
+    elsewhere = run_tool("sql", attach, timeout=20)
+    assert elsewhere.status == "error" and not (tmp_path / "a.db").exists()
+    beside = run_tool("sql", attach, config={"database": str(tmp_path / "main.db")}, timeout=20)
+    assert beside.status == "ok" and (tmp_path / "a.db").exists()

@@ -48,6 +48,7 @@ class Policy:
     network: bool
     confine: bool
     max_processes: int | None
+    writable: tuple[str, ...] = ()  # real paths the tool's config names for writing (sql)
 
 
 def install(policy: Policy) -> list[str]:
@@ -210,7 +211,7 @@ def _inside(path: str, root: str) -> bool:
 
 
 def _require_inside(policy: Policy, path: str, what: str) -> None:
-    if not _inside(path, policy.workdir):
+    if not any(_inside(path, root) for root in (policy.workdir, *policy.writable)):
         raise violation(f"{what} {path!r} (only inside the working directory {policy.workdir})")
 
 

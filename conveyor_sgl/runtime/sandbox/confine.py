@@ -152,7 +152,8 @@ def enter(
     if limits.confine:
         layers += _confine_kernel(workdir, network, reach, off)
     if "audit" not in off:
-        _timed("audit", lambda: audit_hook.install(_policy(limits, workdir, network)))
+        policy = _policy(limits, workdir, network, reach)
+        _timed("audit", lambda: audit_hook.install(policy))
     return layers
 
 
@@ -182,13 +183,14 @@ def _timed(step: str, apply: Callable[[], _T]) -> _T:
         TIMINGS[step] = (time.perf_counter() - start) * 1000
 
 
-def _policy(limits: Limits, workdir: str, network: bool) -> audit_hook.Policy:
+def _policy(limits: Limits, workdir: str, network: bool, reach: Reach) -> audit_hook.Policy:
     return audit_hook.Policy(
         workdir=workdir,
         private_root=os.path.dirname(workdir) if workdir.endswith(".work") else None,
         network=network,
         confine=limits.confine,
         max_processes=limits.max_processes,
+        writable=tuple(os.path.realpath(path) for path in reach.write),
     )
 
 

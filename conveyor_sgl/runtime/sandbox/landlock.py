@@ -26,6 +26,7 @@ socket filter cover the first two; dropped capabilities and file modes the rest)
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 import stat
@@ -109,22 +110,38 @@ def read_roots(workdir: str) -> list[str]:
     the installed packages (site-packages), the conveyor_sgl package, /usr and friends, a few
     /etc files, its own /proc entry. Never sys.path as such: it holds the working directory
     the runtime was started from (and so, often, the home directory or the checkout)."""
+    return allowed_roots([*installed_roots(), f"/proc/{os.getpid()}"], workdir)
+
+
+@functools.cache
+def installed_roots() -> tuple[str, ...]:
+    """The part of ``read_roots`` that never changes: computed once, before the executor's
+    fork (``sysconfig`` and ``realpath`` take milliseconds)."""
     paths = sysconfig.get_paths()
     roots = [sys.base_prefix, sys.base_exec_prefix, _package_dir()]
     roots += [paths[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")]
     roots += [os.path.join(sys.prefix, "bin"), os.path.join(sys.prefix, "pyvenv.cfg")]
-    roots += [*SYSTEM_READ, f"/proc/{os.getpid()}"]
-    roots += [os.path.join("/etc", name) for name in ETC_FILES]
-    return allowed_roots(roots, workdir)
+    roots += [*SYSTEM_READ, *(os.path.join("/etc", name) for name in ETC_FILES)]
+    return tuple(_forbidden_removed(roots, _forbidden()))
 
 
 def allowed_roots(roots: Iterable[str], workdir: str) -> list[str]:
     """``roots`` less any that holds the working directory of this or the runtime's process,
     the home directory, or the workers' private directory above ``workdir``."""
-    forbidden = [workdir, os.getcwd(), os.path.expanduser("~"), *_STARTED_IN]
+    return _forbidden_removed(roots, (*_forbidden(), os.path.realpath(workdir)))
+
+
+@functools.cache
+def _forbidden() -> tuple[str, ...]:
+    places = (os.getcwd(), os.path.expanduser("~"), *_STARTED_IN)
+    return tuple(dict.fromkeys(os.path.realpath(p) for p in places))
+
+
+def _forbidden_removed(roots: Iterable[str], forbidden: Iterable[str]) -> list[str]:
+    forbidden = tuple(forbidden)
     out = []
     for root in dict.fromkeys(os.path.realpath(r) for r in roots if r):
-        if root != "/" and not any(_above(root, os.path.realpath(f)) for f in forbidden):
+        if root != "/" and not any(_above(root, place) for place in forbidden):
             out.append(root)
     return out
 
@@ -209,7 +226,7 @@ def _package_dir() -> str:
 
 
 def _above(root: str, path: str) -> bool:
-    root = os.path.realpath(root)
+    """Whether ``path`` is ``root`` or beneath it (both real paths)."""
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 

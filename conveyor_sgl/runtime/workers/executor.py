@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import NoReturn
 from urllib.parse import urlsplit
 
-from conveyor_sgl.runtime.sandbox import confine
+from conveyor_sgl.runtime.sandbox import confine, landlock
 from conveyor_sgl.runtime.sandbox import layers as switches
-from conveyor_sgl.runtime.sandbox.namespaces import fork_isolated
+from conveyor_sgl.runtime.sandbox.namespaces import fork_isolated, thread_count
 from conveyor_sgl.runtime.workers.messages import Envelope, Start
 from conveyor_sgl.runtime.workers.pipe_frames import FrameReader, envelopes_from, write_all
 from conveyor_sgl.runtime.workers.tool_runner import ToolRunner
@@ -59,8 +59,14 @@ class ExecutorProcess:
             pass
 
 
+def prepare() -> None:
+    """Work every executor would repeat, done once in the process it is forked from."""
+    landlock.installed_roots()
+
+
 def spawn(workdir: str | None) -> ExecutorProcess:
     """Fork the executor (call before any thread exists); the child never returns."""
+    prepare()
     down_r, down_w = os.pipe()
     up_r, up_w = os.pipe()
     isolate = "pidns" not in switches.disabled()
@@ -97,8 +103,21 @@ def _init(fd_in: int, fd_out: int, workdir: str | None) -> None:
         except InterruptedError:
             continue
         if pid == executor:
-            code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-            os._exit(code if code is not None else os.waitstatus_to_exitcode(status))
+            _exit_as(status)
+
+
+def _go_on_single_threaded() -> None:
+    """Fork: the child, with only this thread, returns and goes on with the session; this
+    process waits for it and ends as it ended (a code, or 128 + its signal)."""
+    child = os.fork()
+    if child == 0:
+        return
+    _exit_as(os.waitpid(child, 0)[1])
+
+
+def _exit_as(status: int) -> NoReturn:
+    """End as the child whose wait ``status`` this is: its code, or 128 + its signal."""
+    os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
 
 
 def _exit(body: Callable[[], int]) -> NoReturn:
@@ -125,14 +144,19 @@ def run(fd_in: int, fd_out: int, workdir: str | None, isolated: bool) -> int:
 
     def enter_sandbox(start: Start, tool_class: type[Tool]) -> list[str]:
         reach = reach_of(tool_class, dict(start.config))
+        if thread_count() > 1:
+            _go_on_single_threaded()  # the tool's preload started threads (a BLAS pool)
         return confine.enter(start.limits, workdir, reach, own_pid_namespace=isolated)
 
     runner = ToolRunner(enter_sandbox)
-    for envelope in envelopes_from(fd_in, FrameReader()):
-        for payload in runner.handle(envelope):
-            write_all(fd_out, Envelope(session=runner.session, payload=payload))
-        if runner.done:
-            break
+    try:
+        for envelope in envelopes_from(fd_in, FrameReader()):
+            for payload in runner.handle(envelope):
+                write_all(fd_out, Envelope(session=runner.session, payload=payload))
+            if runner.done:
+                break
+    except BrokenPipeError:
+        return 0  # the worker is gone (the session was ended): nobody to answer
     return 0
 
 

@@ -23,7 +23,7 @@ import signal
 import sys
 import traceback
 
-from conveyor_sgl.runtime.workers import worker
+from conveyor_sgl.runtime.workers import executor, worker
 
 _POLL_S = 0.5  # also how quickly a vanished parent is noticed
 
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="conveyor_sgl tool worker fork server")
     parser.add_argument("--parent-pid", type=int, required=True)
     args = parser.parse_args(argv)
+    executor.prepare()  # inherited by every worker and executor forked from here
     server = ForkServer(args.parent_pid)
     try:
         server.serve()

@@ -65,9 +65,8 @@ class FrameWriter:
     def pending(self) -> bool:
         return bool(self._pending)
 
-    def send(self, envelope: Envelope) -> None:
+    def queue(self, envelope: Envelope) -> None:
         self._pending += frame(envelope)
-        self.flush()
 
     def flush(self) -> None:
         """Write what the pipe takes; raises BrokenPipeError once the reader is gone."""

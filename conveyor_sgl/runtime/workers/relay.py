@@ -102,7 +102,7 @@ class Relay:
                 self._fed.add(payload.index)
             elif isinstance(payload, Shutdown):
                 self._closing = True
-            self._writer.send(envelope)
+            self._writer.queue(envelope)
             self._flush()
 
     def _flush(self) -> None:
