@@ -36,8 +36,14 @@ OUTPUT = "first\n0\n1\n2\ntotal 45\n"
 @pytest.fixture(scope="module")
 def flagged():
     server = EmbeddedServer(
-        # The test tools travel as "module:Class" targets: the policy must allow them.
-        extra_args=["--tool-partial-execution", "--tool-allow-import-targets"],
+        # The test tools travel as "module:Class" targets: the policy must allow them; five
+        # programs at once come from one client (the default share is 4 sessions).
+        extra_args=[
+            "--tool-partial-execution",
+            "--tool-allow-import-targets",
+            "--tool-max-sessions-per-client",
+            "8",
+        ],
         env={"PYTHONPATH": str(TESTS_DIR)},
     )
     with server:

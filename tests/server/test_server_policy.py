@@ -8,6 +8,7 @@ import json
 import socket
 import sys
 
+import msgspec
 import pytest
 
 from conveyor_sgl.runtime.embedded.launcher import build_parser, policy_env
@@ -45,6 +46,9 @@ def test_the_default_policy_is_closed():
         "files_root": None,
         "urls": [],
         "unconfined": False,
+        "max_session_s": 300.0,
+        "max_sessions_per_client": 4,
+        "max_body_bytes": 1 << 20,
     }
 
 
@@ -67,9 +71,42 @@ def test_yaml_then_flags(tmp_path):
     assert ServerPolicy.from_env({}) == CLOSED
 
 
+def test_the_caps_from_yaml_then_flags(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text("max_session_s: 60\nmax_sessions_per_client: 2\nmax_body_bytes: 512 KiB\n")
+    policy = load_policy(path)
+    assert (policy.max_session_s, policy.max_sessions_per_client) == (60, 2)
+    assert policy.max_body_bytes == 512 << 10
+    flagged = load_policy(path, max_session_s=30.5, max_body_bytes="4MiB")
+    assert (flagged.max_session_s, flagged.max_sessions_per_client) == (30.5, 2)
+    assert flagged.max_body_bytes == 4 << 20
+    assert ServerPolicy.from_json(flagged.to_json()) == flagged
+    described = flagged.describe()
+    assert (described["max_session_s"], described["max_body_bytes"]) == (30.5, 4 << 20)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"max_session_s": 0}, r"max_session_s \(--tool-max-session-s\) must be a positive"),
+        ({"max_session_s": float("inf")}, "must be a positive number of seconds"),
+        ({"max_sessions_per_client": 0}, r"\(--tool-max-sessions-per-client\) must be a whole"),
+        ({"max_sessions_per_client": 2.5}, "must be a whole number >= 1, got 2.5"),
+        ({"max_body_bytes": "lots"}, "--tool-max-body-bytes: max_body_bytes: not a size: 'lots'"),
+        ({"max_body_bytes": 0}, r"max_body_bytes \(--tool-max-body-bytes\) must be a whole"),
+    ],
+)
+def test_a_bad_cap_names_its_flag(flags, message):
+    with pytest.raises(PolicyConfigError, match=message):
+        load_policy(None, **flags)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
+        ("max_session_s: forever\n", "max_session_s .* must be a positive number"),
+        ("max_sessions_per_client: true\n", "max_sessions_per_client .* must be a whole"),
+        ("max_body_bytes: 1 parsec\n", "max_body_bytes: not a size"),
         ("tools: python\n", "tools must be a list"),
         ("allow_everything: true\n", "expected a mapping with the keys"),
         ("files_root: /no/such/dir\n", "is not a directory"),
@@ -101,6 +138,30 @@ def test_launcher_flags_become_the_env_the_plugin_reads(tmp_path):
         assert flag in parser.format_help()
     plain, _ = parser.parse_known_args([])
     assert policy_env(parser, plain) == {}  # without server mode: nothing to hand on
+
+
+def test_the_cap_flags_parse_and_show_their_defaults():
+    parser = build_parser()
+    argv = ["--tool-partial-execution", "--tool-max-session-s", "90"]
+    argv += ["--tool-max-sessions-per-client", "8", "--tool-max-body-bytes", "256KiB"]
+    ours, _ = parser.parse_known_args(argv)
+    policy = ServerPolicy.from_json(policy_env(parser, ours)[POLICY_ENV])
+    assert (policy.max_session_s, policy.max_sessions_per_client) == (90, 8)
+    assert policy.max_body_bytes == 256 << 10
+    defaults, _ = parser.parse_known_args(["--tool-partial-execution"])
+    assert ServerPolicy.from_json(policy_env(parser, defaults)[POLICY_ENV]) == CLOSED
+    text = " ".join(parser.format_help().split())
+    for words in (
+        "--tool-max-session-s SECONDS",
+        "(default: 300)",
+        "--tool-max-sessions-per-client N",
+        "(default: 4)",
+        "--tool-max-body-bytes SIZE",
+        "(default: 1MiB)",
+    ):
+        assert words in text, words
+    with pytest.raises(SystemExit):  # argparse: not a number
+        parser.parse_known_args(["--tool-max-sessions-per-client", "many"])
 
 
 def test_url_prefixes_match_whole_hosts_ports_and_path_segments():
@@ -217,6 +278,21 @@ def test_limits_may_only_tighten():
     assert refusal(CLOSED, "python", {}, {"wall_s": 1}).status == 400
     # A tool without a bound (max_processes null) may be given one.
     assert tightened(limits_for("sql"), {"max_processes": 0}).max_processes == 0
+
+
+def test_every_size_limit_tightens_as_a_number():
+    # Whatever numeric limits the tools have (disk_bytes among them where it exists), a
+    # request may lower each one, sizes written as in limits.yaml.
+    base = limits_for("python")
+    for key, value in msgspec.structs.asdict(base).items():
+        if isinstance(value, bool):
+            continue
+        if key.endswith("_bytes"):
+            assert getattr(tightened(base, {key: "1 MiB"}), key) == 1 << 20
+        if value is not None:
+            error = refusal(CLOSED, "python", {}, {key: value * 2 + 1})
+            assert error.status == 403 and f"limits may only tighten: {key}" in str(error)
+        assert refusal(CLOSED, "python", {}, {key: "a lot"}).status == 400
 
 
 def test_untrusted_code_needs_the_landlock_layer(monkeypatch):

@@ -110,23 +110,19 @@ class ServerMode:
                 return answer
             raise
         server_metrics.record_session_started(session.tool)
-        try:
-            run = ServerToolRun(
-                get_global_state().tokenizer_manager,
-                obj,
-                session,
-                t0=t0,
-                result_timeout=spec.result_timeout,
-                executor=self.executor,
-                dumps=dumps_json,
-                lock=lock,
-                max_session_s=self.policy.max_session_s,
-                on_end=slot.release,
-            )
-        except BaseException:
-            slot.release()
-            session.cancel("the server could not run the session")
-            raise
+        # From here the run gives the client's place back, however the session ends.
+        run = ServerToolRun(
+            get_global_state().tokenizer_manager,
+            obj,
+            session,
+            t0=t0,
+            result_timeout=spec.result_timeout,
+            executor=self.executor,
+            dumps=dumps_json,
+            lock=lock,
+            max_session_s=self.policy.max_session_s,
+            on_end=slot.release,
+        )
         # With this, the client converts our times (since receipt) to its own zero.
         elapsed = {ELAPSED_HEADER: f"{time.monotonic() - t0:.6f}"}
         return StreamingResponse(
