@@ -32,6 +32,7 @@ from programs.code_solver import forced
 CODE = "import math\nfor n in range(3):\n    print(n, math.factorial(n + 5))\nprint('done')\n"
 ANSWER = "Printed the factorials."
 FLAGS = ["--tool-partial-execution", "--max-total-tokens", "8192"]
+FLAGS += ["--tool-max-sessions-per-client", "64"]  # every program comes from one address
 
 
 @sgl.function

@@ -35,6 +35,8 @@ from eval.session import EvalSession
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PARTIAL_FLAG = "--tool-partial-execution"
+# The evaluation runs many programs at once from one address: past the per-client cap.
+EVAL_CAPS = ["--tool-max-sessions-per-client", "64"]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -134,7 +136,7 @@ def server(
 
     model_args = ["--model-path", str(model_path), *(extra_args or [])]
     try:
-        with EmbeddedServer(extra_args=[*model_args, PARTIAL_FLAG]) as embedded:
+        with EmbeddedServer(extra_args=[*model_args, PARTIAL_FLAG, *EVAL_CAPS]) as embedded:
             yield embedded.url, None
         return
     except ServerStartError as e:

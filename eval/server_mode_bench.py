@@ -165,7 +165,9 @@ def main() -> None:
     args = parser.parse_args()
     from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 
-    flagged = EmbeddedServer(extra_args=["--tool-partial-execution"])
+    flagged = EmbeddedServer(
+        extra_args=["--tool-partial-execution", "--tool-max-sessions-per-client", "64"]
+    )
     with nullcontext(args.url) if args.url else flagged as server:
         url = server if isinstance(server, str) else server.url
         backend = sgl.RuntimeEndpoint(url)

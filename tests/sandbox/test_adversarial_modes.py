@@ -1,7 +1,8 @@
 """The hostile-code corpus in client AND server mode, as model-written code arrives: through
-the frontend (a forced ``@sgl.function`` program, ``mode="client"`` / ``mode="server"``) and
-through a raw ``POST /conveyor/partial_tool``. Each case must be refused with the sandbox's
-message, whatever the path.
+the frontend (a forced ``@sgl.function`` program, ``mode="client"`` / ``mode="server"``),
+through a raw ``POST /conveyor/partial_tool`` and the same request carried in
+``/v1/completions``. Each case must be refused with the sandbox's message, whatever the path;
+the escape corpus (``escape_corpus.py``, the hook switched off first) must leave no effect.
 
 The cases that could harm the shared test server if confinement failed are bounded: one
 child process (not a fork bomb), signal 0 (not SIGKILL) to the server's pid, a connect with
@@ -15,17 +16,20 @@ import os
 import socket
 from collections.abc import Iterator
 
+import escape_corpus
 import pytest
 import requests
 import sglang as sgl
 from test_adversarial import CORPUS, OUTSIDE, SECRET, Case
 
 from conveyor_sgl import partial_tool, tool_result
+from conveyor_sgl.runtime.server.protocol import CARRIER_PATH, PARTIAL_TOOL_PATH, carried
 from programs.code_solver import forced
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(120)]
 
 PATHS = ["client", "server", "raw"]
+ESCAPE_PATHS = [*PATHS, "carried"]
 LISTENER_PORT_KEY = "{port}"
 SERVER_PID_KEY = "{server_pid}"
 HOSTILE = {
@@ -51,9 +55,14 @@ HOSTILE = {
 
 
 @sgl.function
-def hostile(s, code, mode):
+def hostile(s, code, mode, max_tokens=160):
     s += "Code:\n" + partial_tool(
-        "code", tool="python", mode=mode, stop="```", max_tokens=160, regex=forced(code, "```")
+        "code",
+        tool="python",
+        mode=mode,
+        stop="```",
+        max_tokens=max_tokens,
+        regex=forced(code, "```"),
     )
     s += tool_result("code", timeout=30)
 
@@ -78,8 +87,10 @@ def code_of(case: Case, listener: socket.socket, server_pid: int) -> str:
     return case.code.replace(LISTENER_PORT_KEY, port).replace(SERVER_PID_KEY, str(server_pid))
 
 
-def through_frontend(url: str, code: str, mode: str) -> dict:
-    state = hostile.run(code=code, mode=mode, backend=sgl.RuntimeEndpoint(url))
+def through_frontend(url: str, code: str, mode: str, max_tokens: int = 160) -> dict:
+    state = hostile.run(
+        code=code, mode=mode, max_tokens=max_tokens, backend=sgl.RuntimeEndpoint(url)
+    )
     assert state.error() is None, state.error()
     assert state["code"] == code
     tool = state.get_meta_info("code")["tool"]
@@ -87,9 +98,9 @@ def through_frontend(url: str, code: str, mode: str) -> dict:
     return tool
 
 
-def through_raw_request(url: str, code: str) -> dict:
+def through_raw_request(url: str, code: str, max_tokens: int = 160, carry: bool = False) -> dict:
     sampling = {
-        "max_new_tokens": 160,
+        "max_new_tokens": max_tokens,
         "regex": forced(code, "```"),
         "stop": "```",
         "temperature": 0,
@@ -99,7 +110,10 @@ def through_raw_request(url: str, code: str) -> dict:
         "generate": {"text": "Code:\n", "sampling_params": sampling},
         "result_timeout": 30,
     }
-    with requests.post(url + "/conveyor/partial_tool", json=body, stream=True, timeout=60) as res:
+    route, sent = PARTIAL_TOOL_PATH, body
+    if carry:
+        route, sent = CARRIER_PATH, carried(PARTIAL_TOOL_PATH, body, "Code:\n", "default")
+    with requests.post(url + route, json=sent, stream=True, timeout=90) as res:
         assert res.status_code == 200, res.text
         events = [
             json.loads(line[5:])
@@ -126,3 +140,38 @@ def test_hostile_code_is_refused_in_both_modes(flagged_server, listener, name, p
         assert escaped not in tool["output"], tool["output"]
     assert not os.path.exists(OUTSIDE)
     assert flagged_server.group_pids(), "the server is gone"
+
+
+def run_escape(url: str, code: str, path: str) -> dict:
+    if path in ("raw", "carried"):
+        return through_raw_request(url, code, max_tokens=1500, carry=path == "carried")
+    return through_frontend(url, code, path, max_tokens=1500)
+
+
+@pytest.mark.parametrize("path", ESCAPE_PATHS)
+def test_escapes_leave_no_effect_in_every_mode(flagged_server, listener, tmp_path, path):
+    secret = tmp_path / "secret"
+    secret.write_text(SECRET)
+    secret.chmod(0o600)
+    outside = str(tmp_path / "pwned")
+    code = escape_corpus.reach_outside(
+        str(secret), outside, listener.getsockname()[1], flagged_server.pid
+    )
+    tool = run_escape(flagged_server.url, code, path)
+    said = {line.split(" ", 1)[0]: line for line in tool["output"].splitlines()}
+    assert SECRET not in tool["output"] and not os.path.exists(outside), tool["output"]
+    listener.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        listener.accept()
+    for name in ("READ", "WRITE", "CONNECT", "SIGNAL", "ENVIRON"):
+        assert said[name].startswith(f"{name} REFUSED"), said[name]
+    assert {"pidns", "landlock", "caps", "netns", "syscalls"} <= set(tool["sandbox"])
+    assert flagged_server.group_pids(), "the server is gone"
+
+
+@pytest.mark.parametrize("path", ESCAPE_PATHS)
+def test_no_thread_or_runtime_object_to_borrow_in_every_mode(flagged_server, path):
+    tool = run_escape(flagged_server.url, escape_corpus.threads_and_memory(), path)
+    said = {line.split(" ", 1)[0]: line for line in tool["output"].splitlines()}
+    assert said["THREADS"].endswith("'1'") and "zmq" not in said["GC"], tool["output"]
+    assert said["GLOBALS"] == "GLOBALS OK []", said["GLOBALS"]
