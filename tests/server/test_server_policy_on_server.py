@@ -78,7 +78,8 @@ def test_the_frontend_sends_the_key_and_sql_stays_in_the_files_root(policed):
     assert state.error() is None, state.error()
     tool = state.get_meta_info("lines")["tool"]
     assert (tool["mode"], tool["status"]) == ("server", "error")
-    assert tool["error"] == "statement 2: DatabaseError: not authorized"
+    assert tool["error"].startswith("statement 2: SqlFileError: "), tool["error"]
+    assert "is outside files_root" in tool["error"]
     assert (root / "in.db").exists() and not outside.exists()
 
 
