@@ -34,7 +34,7 @@ from conveyor_sgl.tools.base import (
     ToolOutput,
     UnitWork,
     check_known_options,
-    option_number,
+    option_limit,
 )
 from conveyor_sgl.tools.planner_tasks import (
     PlanError,
@@ -203,6 +203,6 @@ class PlannerTool(Tool):
 def _limits(config: dict[str, Any]) -> tuple[int, float]:
     """(concurrency, timeout_s), checked."""
     return (
-        option_number(config, "concurrency", 4, integer=True),
-        float(option_number(config, "timeout_s", 30.0)),
+        option_limit(config, "concurrency", 4, integer=True),
+        float(option_limit(config, "timeout_s", 30.0)),
     )

@@ -66,6 +66,8 @@ LOOSENED = [
     (SearchTool, {"delay_ms": 10001}, "delay_ms", "10000.0"),
     (PlannerTool, {"search": {"top_k": 100}}, "top_k", "3"),
     (PlannerTool, {"search": {"timeout_s": 1e9}}, "timeout_s", "10.0"),
+    (PlannerTool, {"concurrency": 5}, "concurrency", "4"),
+    (PlannerTool, {"timeout_s": 31}, "timeout_s", "30.0"),
 ]
 
 
