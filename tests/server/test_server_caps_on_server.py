@@ -114,6 +114,10 @@ def test_info_reports_the_caps_on_both_routes(capped):
         policy = info["policy"]
         assert (policy["max_session_s"], policy["max_sessions_per_client"]) == (8, 2)
         assert policy["max_body_bytes"] == MAX_BODY
+        # Each tool's session limits, the disk a session may fill among them.
+        assert info["limits"]["python"]["disk_bytes"] == 256 << 20
+        assert info["limits"]["sql"]["confine"] is True
+        assert {"landlock", "pidns", "netns", "caps"} <= set(info["sandbox"]["kernel_layers"])
 
 
 @pytest.mark.parametrize("via", ["direct", "carried"])

@@ -3,6 +3,7 @@ each rule refuses with a 4xx naming it, before anything is imported, opened or f
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -11,6 +12,7 @@ import sglang as sgl
 
 from conveyor_sgl import partial_tool, tool_result
 from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
+from conveyor_sgl.runtime.server.protocol import CARRIER_PATH, PARTIAL_TOOL_PATH, carried
 from programs.code_solver import forced
 
 pytestmark = pytest.mark.server
@@ -134,3 +136,50 @@ def test_tighter_limits_are_taken(policed):
     state = lines.run(backend=runtime, tool="python", text="print(6 * 7)\n")
     tool = state.get_meta_info("lines")["tool"]
     assert (tool["status"], tool["output"]) == ("ok", "42\n")
+
+
+def _send(url: str, body: dict, via: str) -> requests.Response:
+    if via == "direct":
+        return _post(url, body)
+    outer = carried(PARTIAL_TOOL_PATH, body, "x", "default")
+    return requests.post(url + CARRIER_PATH, json=outer, headers=AUTH, timeout=30, stream=True)
+
+
+def _result_of(response: requests.Response) -> dict:
+    events = [
+        json.loads(line[5:])
+        for line in response.iter_lines()
+        if line.startswith(b"data:") and line[5:].strip() != b"[DONE]"
+    ]
+    results = [e["tool"] for e in events if e.get("conveyor") == "result"]
+    assert len(results) == 1, events[-3:]
+    return results[0]
+
+
+@pytest.mark.parametrize("via", ["direct", "carried"])
+def test_indirect_routes_are_refused_on_both_routes(policed, via):
+    server, base, _, _ = policed
+    outside = base / f"computed-{via}.db"
+    head, tail = str(outside)[:5], str(outside)[5:]
+    secret = base / f"secret-{via}.json"
+    secret.write_text('{"type": "string", "title": "hunter2-ref"}')
+    schema = {"type": "object", "properties": {"a": {"$ref": secret.as_uri()}}}
+    refused = [
+        # An ATTACH whose file is an expression, in the setup script.
+        (_body("sql", {"setup": f"ATTACH '{head}' || '{tail}' AS o;"}), "plain string literal"),
+        (_body("validation", {"schema": schema}), "remote and file references are not allowed"),
+        (_body("search", {"top_k": 1000}), "top_k 1000 is above"),
+    ]
+    for body, message in refused:
+        answer = _send(server.url, body, via)
+        assert answer.status_code in (400, 403), (body, answer.text)
+        assert message in answer.text and "hunter2" not in answer.text
+    # The same ATTACH decoded as model output, once the session runs: refused by the tool.
+    text = f"ATTACH '{head}' || '{tail}' AS o;\n"
+    sampling = {"max_new_tokens": 128, "regex": forced(text), "temperature": 0}
+    body = {"tool": "sql", "generate": {"text": "x", "sampling_params": sampling}}
+    with _send(server.url, body, via) as answer:
+        assert answer.status_code == 200, answer.text
+        tool = _result_of(answer)
+    assert tool["status"] == "error" and "plain string literal" in tool["error"], tool
+    assert "landlock" in tool["sandbox"] and not outside.exists()

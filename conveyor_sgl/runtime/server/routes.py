@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import msgspec
 from fastapi import Request
 
 from conveyor_sgl.runtime.parsers import PARSERS
@@ -46,6 +47,7 @@ from conveyor_sgl.runtime.server.tool_run import ServerToolRun
 from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.runtime.workers.pool import PoolBusyError, WorkerPool
 from conveyor_sgl.runtime.workers.process import WorkerStartError
+from conveyor_sgl.tools.limits import limits_for
 
 WARM_WORKERS = 4
 # Threads for blocking session calls (taking a worker, waiting for results): enough for
@@ -79,7 +81,13 @@ class ServerMode:
             "tools": list(self.policy.allowed_tools()),  # what requests may name
             "policy": self.policy.describe(),
             "parsers": sorted(PARSERS),
-            "sandbox": sandbox_layers.report(),  # what confines untrusted tools here
+            "sandbox": sandbox_layers.report(),  # what the kernel enforces on executors here
+            # Each tool's session limits (CPU, memory, disk per session, network...): the
+            # packaged limits.yaml under the operator's CONVEYOR_SGL_LIMITS file.
+            "limits": {
+                name: msgspec.structs.asdict(limits_for(name))
+                for name in self.policy.allowed_tools()
+            },
             "worker_pids": self.pool.pids(),
         }
 
