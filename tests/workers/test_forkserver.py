@@ -73,3 +73,25 @@ def test_shutdown_ends_the_fork_server_and_its_workers(pool):
     assert pid_gone(server_pid)
     assert all(pid_gone(pid) for pid in pids)
     handle.close()
+
+
+def test_the_fork_server_wire_is_typed_both_ways():
+    from conveyor_sgl.runtime.workers.forkserver_messages import (
+        Exited,
+        Forked,
+        ForkRequest,
+        decode_reply,
+        decode_request,
+        encode_line,
+    )
+    from conveyor_sgl.runtime.workers.messages import MessageError
+
+    request = ForkRequest(id=3, endpoint="ipc:///x", preload=("a:B", "c:D"))
+    assert decode_request(encode_line(request)) == request
+    for reply in (Forked(id=3, pid=42, preloaded=("a:B",)), Exited(pid=42, code=-9)):
+        assert decode_reply(encode_line(reply)) == reply
+    for bad in (b'{"id": 1}', b'{"id": 1, "endpoint": "x", "extra": 1}', b"not json"):
+        with pytest.raises(MessageError):
+            decode_request(bad)
+    with pytest.raises(MessageError):
+        decode_reply(b'{"type": "forked", "id": 1}')

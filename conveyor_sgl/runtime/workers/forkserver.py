@@ -7,16 +7,14 @@ worker needs (and the tools' ``preload``), then forks one worker per request, in
 
 It must stay single-threaded (a fork copies only the calling thread), so it creates no
 ZeroMQ context: the forked child does, in ``worker.main``. Requests come as JSON lines on
-stdin (``{"id", "endpoint", "preload"}``); it answers on stdout with ``{"id", "pid",
-"preloaded"}`` once forked and ``{"exit": pid, "code": c}`` once a child is reaped (``code`` as
-``Popen.returncode``: ``-N`` for signal N). When stdin closes (the runtime is gone or shut the
+stdin (``ForkRequest``); it answers on stdout with ``Forked`` once forked and ``Exited`` once a
+child is reaped (``forkserver_messages.py``). When stdin closes (the runtime is gone or shut the
 pool down), it kills its workers' process groups, reports them and exits.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import select
 import signal
@@ -24,6 +22,14 @@ import sys
 import traceback
 
 from conveyor_sgl.runtime.workers import executor, worker
+from conveyor_sgl.runtime.workers.forkserver_messages import (
+    Exited,
+    Forked,
+    ForkRequest,
+    Reply,
+    decode_request,
+    encode_line,
+)
 
 _POLL_S = 0.5  # also how quickly a vanished parent is noticed
 
@@ -64,18 +70,18 @@ class ForkServer:
                 if not data:
                     return  # the runtime closed the pool (or died)
                 for line in self._lines(data):
-                    self.handle(json.loads(line))
+                    self.handle(decode_request(line))
 
-    def handle(self, request: dict) -> None:
-        for target in filter(None, request.get("preload", "").split(",")):
+    def handle(self, request: ForkRequest) -> None:
+        for target in request.preload:
             if target not in self.preloaded:
-                worker.preload(target)  # trusted tool code, before any fork and sandbox
+                worker.preload([target])  # trusted tool code, before any fork and sandbox
                 self.preloaded.append(target)
         pid = os.fork()
         if pid == 0:
-            self._child(request["endpoint"])
+            self._child(request.endpoint)
         self.children.add(pid)
-        self._reply({"id": request["id"], "pid": pid, "preloaded": self.preloaded})
+        self._reply(Forked(id=request.id, pid=pid, preloaded=tuple(self.preloaded)))
 
     def reap(self) -> None:
         while self.children:
@@ -87,7 +93,7 @@ class ForkServer:
                 return
             self.children.discard(pid)
             try:
-                self._reply({"exit": pid, "code": _returncode(status)})
+                self._reply(Exited(pid=pid, code=_returncode(status)))
             except BrokenPipeError:
                 pass  # the parent is gone (that is why we end): reap the rest quietly
 
@@ -104,7 +110,7 @@ class ForkServer:
                 break
             self.children.discard(pid)
             try:
-                self._reply({"exit": pid, "code": _returncode(status)})
+                self._reply(Exited(pid=pid, code=_returncode(status)))
             except BrokenPipeError:
                 pass  # the parent is gone (that is why we end): reap the rest quietly
 
@@ -130,8 +136,8 @@ class ForkServer:
         *lines, self._buffer = (self._buffer + data).split(b"\n")
         return [line for line in lines if line.strip()]
 
-    def _reply(self, message: dict) -> None:
-        data = json.dumps(message).encode() + b"\n"
+    def _reply(self, message: Reply) -> None:
+        data = encode_line(message)
         while data:
             data = data[os.write(1, data) :]
 

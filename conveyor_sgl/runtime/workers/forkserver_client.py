@@ -8,7 +8,6 @@ workers with it (they watch it) and is reported as their SIGKILL.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -20,6 +19,13 @@ from typing import IO
 
 from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.runtime.workers.cpu_affinity import move_to_tool_cpus
+from conveyor_sgl.runtime.workers.forkserver_messages import (
+    Exited,
+    Forked,
+    ForkRequest,
+    decode_reply,
+    encode_line,
+)
 
 FORKSERVER_COMMAND = (sys.executable, "-m", "conveyor_sgl.runtime.workers.forkserver")
 
@@ -86,7 +92,7 @@ class ForkServerClient:
     def alive(self) -> bool:
         return not self._gone and self.proc.poll() is None
 
-    def fork(self, endpoint: str, preload: str, timeout_s: float) -> ForkedProcess:
+    def fork(self, endpoint: str, preload: tuple[str, ...], timeout_s: float) -> ForkedProcess:
         """A new worker on ``endpoint`` (it connects there and says ready by itself)."""
         future: Future[ForkedProcess] = Future()
         with self._lock:
@@ -94,9 +100,9 @@ class ForkServerClient:
                 raise ForkServerError("the tool worker fork server is gone")
             request_id, self._next_id = self._next_id, self._next_id + 1
             self._pending[request_id] = future
-            line = {"id": request_id, "endpoint": endpoint, "preload": preload}
+            request = ForkRequest(id=request_id, endpoint=endpoint, preload=preload)
             try:
-                self._stdin.write(json.dumps(line).encode() + b"\n")
+                self._stdin.write(encode_line(request))
                 self._stdin.flush()
             except OSError as e:
                 self._pending.pop(request_id, None)
@@ -124,23 +130,23 @@ class ForkServerClient:
 
     def _read(self, stdout: IO[bytes]) -> None:
         for line in stdout:
-            message = json.loads(line)
+            message = decode_reply(line)
             with self._lock:
-                if "exit" in message:
-                    self._on_exit(message["exit"], message["code"])
+                if isinstance(message, Exited):
+                    self._on_exit(message.pid, message.code)
                 else:
                     self._on_fork(message)
         stdout.close()
         self._on_gone()
 
-    def _on_fork(self, message: dict) -> None:
-        pid = message["pid"]
-        child = ForkedProcess(pid, frozenset(message["preloaded"]))
+    def _on_fork(self, message: Forked) -> None:
+        pid = message.pid
+        child = ForkedProcess(pid, frozenset(message.preloaded))
         if pid in self._exits:
             child._set_exit(self._exits.pop(pid))
         else:
             self._children[pid] = child
-        future = self._pending.pop(message["id"], None)
+        future = self._pending.pop(message.id, None)
         if future is not None:
             future.set_result(child)
 

@@ -230,7 +230,7 @@ class WorkerPool:
             raise WorkerStartError("no tool worker was ready before the deadline")
         endpoint = f"ipc://{self._dir}/w{next(self._names)}"
         with self._cond:
-            preload = ",".join(dict.fromkeys(self._recent_tools))
+            preload = tuple(dict.fromkeys(self._recent_tools))
         return spawn_worker(
             endpoint,
             timeout_s=timeout_s,

@@ -97,7 +97,7 @@ def spawn_worker(
     *,
     timeout_s: float,
     command: tuple[str, ...] | list[str] = WORKER_COMMAND,
-    preload: str = "",
+    preload: tuple[str, ...] = (),
     forkserver: ForkServerClient | None = None,
     track: Callable[[Process], None] = lambda proc: None,
     on_close: Callable[[WorkerHandle], None] = lambda handle: None,
@@ -112,7 +112,7 @@ def spawn_worker(
             preloaded = forked.preloaded
         else:
             proc = _popen(command, endpoint, preload)
-            preloaded = frozenset(filter(None, preload.split(",")))
+            preloaded = frozenset(preload)
     except (OSError, ForkServerError) as e:
         channel.close()
         raise WorkerStartError(f"cannot start tool worker: {e}") from None
@@ -129,10 +129,12 @@ def spawn_worker(
     return WorkerHandle(proc, channel, on_close, preloaded)
 
 
-def _popen(command: tuple[str, ...] | list[str], endpoint: str, preload: str) -> Process:
+def _popen(
+    command: tuple[str, ...] | list[str], endpoint: str, preload: tuple[str, ...]
+) -> Process:
     argv = [*command, "--endpoint", endpoint, "--parent-pid", str(os.getpid())]
     return start_group(
-        [*argv, "--preload", preload] if preload else argv,
+        [*argv, *(arg for target in preload for arg in ("--preload", target))],
         env=worker_env(),
         stdout=2,  # stray prints of tool code go to stderr, not the program's stdout
     )

@@ -57,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if relay.result_sent else mirror_exit(executor.returncode(relay.exit_status))
 
 
-def preload(targets: str) -> None:
-    """Call ``preload`` of each ``"module:Class"`` in the comma-separated list. Our own code,
-    before the sandbox; a failure only costs speed (the session's start reports real errors)."""
-    for target in filter(None, targets.split(",")):
+def preload(targets: list[str]) -> None:
+    """Call ``preload`` of each ``"module:Class"``. Our own code, before the executor's fork;
+    a failure only costs speed (the session's start reports real errors)."""
+    for target in targets:
         try:
             load_tool_class(target).preload()
         except Exception as e:  # noqa: BLE001 - see above
@@ -90,7 +90,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="conveyor_sgl tool worker (one session)")
     parser.add_argument("--endpoint", required=True, help="runtime channel, e.g. ipc:///tmp/x")
     parser.add_argument("--parent-pid", type=int, default=0, help="exit when this pid is gone")
-    parser.add_argument("--preload", default="", help="tools to preload, module:Class,...")
+    parser.add_argument(
+        "--preload", action="append", default=[], help="a tool to preload, module:Class"
+    )
     return parser.parse_args(argv)
 
 
