@@ -35,6 +35,12 @@ _EXPORTS = {
     "PoolBusyError": "conveyor_sgl.runtime.workers.pool",
     "EndpointError": "conveyor_sgl.primitives.endpoint",
     "ServerModeUnavailable": "conveyor_sgl.primitives.server_mode",
+    "ProgramError": "conveyor_sgl.primitives.ir",
+    "BackendError": "conveyor_sgl.primitives.endpoint",
+    "ToolError": "conveyor_sgl.tools.registry",
+    "UnknownToolError": "conveyor_sgl.tools.registry",
+    "ToolConfigError": "conveyor_sgl.tools.registry",
+    "ToolCallError": "conveyor_sgl.primitives.openai_tools",
 }
 __all__ = sorted(_EXPORTS)
 

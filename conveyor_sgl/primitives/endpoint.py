@@ -39,6 +39,20 @@ class EndpointError(ConveyorError, RuntimeError):
     """The server refused or broke a request; the message carries its answer."""
 
 
+class BackendError(ConveyorError, TypeError):
+    """A program with a partial tool run on a backend that is no SGLang server."""
+
+
+def check_backend(backend: Any) -> None:
+    """Raise ``BackendError`` unless ``backend`` is an SGLang server's."""
+    if not isinstance(backend, RuntimeEndpoint):
+        raise BackendError(
+            "partial_tool needs an SGLang server backend (sgl.RuntimeEndpoint), "
+            f"got {type(backend).__name__}: run the program with "
+            "backend=sgl.RuntimeEndpoint(url), or sgl.set_default_backend(...) first"
+        )
+
+
 @dataclass
 class GenerateEvent:
     """One response (or one SSE event): text and ids are cumulative for the request."""
@@ -66,11 +80,7 @@ class Endpoint:
 
     @classmethod
     def of_backend(cls, backend: Any) -> Endpoint:
-        if not isinstance(backend, RuntimeEndpoint):
-            raise TypeError(
-                "partial_tool needs an SGLang server backend (sgl.RuntimeEndpoint), "
-                f"got {type(backend).__name__}"
-            )
+        check_backend(backend)
         cached = getattr(backend, "_conveyor_endpoint", None)
         if cached is None:
             cached = cls(backend.base_url, backend.api_key, backend.verify)

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 from sglang.lang.ir import SglGen
 
-from conveyor_sgl.primitives.endpoint import Endpoint, GenerateEvent, build_payload
-from conveyor_sgl.primitives.ir import SglPartialTool, SglToolResult, tool_event_key
+from conveyor_sgl.primitives.endpoint import Endpoint, EndpointError, GenerateEvent, build_payload
+from conveyor_sgl.primitives.ir import ProgramError, SglPartialTool, SglToolResult, tool_event_key
 from conveyor_sgl.primitives.server_mode import (
     ServerToolCall,
     choose_mode,
@@ -108,9 +108,11 @@ def _execute_partial_tool_in_server(s: Any, expr: SglPartialTool, endpoint: Endp
 def execute_tool_result(s: Any, expr: SglToolResult) -> None:
     pending = _pending(s).pop(expr.name, None)
     if pending is None:
-        raise ValueError(
+        # What program_check could not see before the run (after a read of the model's text).
+        raise ProgramError(
             f"tool_result({expr.name!r}) has no partial_tool({expr.name!r}) before it "
-            "in this program (or its result was already taken)"
+            "in this program (or its result was already taken): add "
+            f"s += partial_tool({expr.name!r}, tool=...) before it, and take each result once"
         )
     timeout = expr.timeout if expr.timeout is not None else DEFAULT_RESULT_TIMEOUT_S
     tool = pending.finish(timeout, expr.name)
@@ -194,7 +196,7 @@ def _stream_generation(
         if s.stream:
             s.stream_var_event[name].set()
     if final is None:
-        raise RuntimeError(f"the server sent no output for generation {name!r}")
+        raise EndpointError(f"the server sent no output for generation {name!r}")
     return final
 
 

@@ -1,7 +1,10 @@
 """The one place where conveyor_sgl touches SGLang's interpreter.
 
-We wrap four ``StreamExecutor`` methods and leave everything else to SGLang's own code, so
-programs without partial tools run exactly as stock:
+We wrap ``run_program`` and four ``StreamExecutor`` methods and leave everything else to
+SGLang's own code, so programs without partial tools run exactly as stock:
+- ``run_program`` (what ``program.run()`` and ``run_batch`` call) first checks a program that
+  takes tool results (``program_check``): one that takes a result it cannot have raises
+  ``ProgramError`` from ``.run()``, before anything is sent;
 - ``_execute`` (the dispatcher every IR node goes through) routes our two node types, and
   stock ``gen`` nodes that follow a partial tool, to ``executor.py``;
 - ``_init_var_event`` (called when a node is submitted) gives each submitted
@@ -28,6 +31,7 @@ from sglang.lang.ir import SglExprList, SglGen
 from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.primitives import executor
 from conveyor_sgl.primitives.ir import SglPartialTool, SglToolResult, tool_event_key
+from conveyor_sgl.primitives.program_check import check_program
 from conveyor_sgl.primitives.token_ledger import get_ledger
 
 SUPPORTED_SGLANG = "0.5.23"
@@ -51,6 +55,8 @@ _EXECUTOR_STATE = (
     "backend",
     "images_",
 )
+# The leading parameters of interpreter.run_program that the check reads.
+_RUN_PROGRAM_PARAMETERS = ["program", "backend", "func_args", "func_kwargs"]
 _MARK = "__conveyor_original__"
 
 
@@ -72,6 +78,9 @@ def check_hooked_api() -> None:
     original = getattr(cls._execute, _MARK, cls._execute)
     if list(inspect.signature(original).parameters) != ["self", "other"]:
         missing.append("_execute(self, other) signature")
+    run_program = getattr(interpreter.run_program, _MARK, interpreter.run_program)
+    if list(inspect.signature(run_program).parameters)[:4] != _RUN_PROGRAM_PARAMETERS:
+        missing.append(f"run_program({', '.join(_RUN_PROGRAM_PARAMETERS)}, ...) signature")
     if missing:
         raise HookedApiChanged(f"sglang.lang.interpreter.StreamExecutor changed: {missing}")
 
@@ -131,6 +140,19 @@ def _end_tools_with_the_program(original: Any) -> Any:
     return _thread_worker_func
 
 
+def _check_first(original: Any) -> Any:
+    def run_program(
+        program: Any, backend: Any, func_args: Any, func_kwargs: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        # As run_program resolves it; no backend is its own error (an assert), left to it.
+        resolved = getattr(backend, "endpoint", backend)
+        check_program(program, resolved, tuple(func_args), dict(func_kwargs))
+        return original(program, backend, func_args, func_kwargs, *args, **kwargs)
+
+    setattr(run_program, _MARK, original)
+    return run_program
+
+
 _WRAPPERS = {
     "_execute": _route,
     "_init_var_event": _register_events,
@@ -140,10 +162,12 @@ _WRAPPERS = {
 
 
 def install() -> None:
-    """Idempotent: wrap the four ``StreamExecutor`` methods once per process."""
+    """Idempotent: wrap ``run_program`` and the four ``StreamExecutor`` methods once per
+    process."""
     cls = interpreter.StreamExecutor
     if hasattr(cls._execute, _MARK):
         return
     check_hooked_api()
     for name, wrap in _WRAPPERS.items():
         setattr(cls, name, wrap(getattr(cls, name)))
+    interpreter.run_program = _check_first(interpreter.run_program)

@@ -8,13 +8,28 @@ runs it.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from sglang.lang import api as sgl_api
 from sglang.lang.ir import SglExpr, SglGen, SglSamplingParams
 
+from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.tools.base import Tool
 from conveyor_sgl.tools.registry import ResolvedTool, check_tool
+
+# The keyword arguments of ``sgl.gen`` (after its name), which ``partial_tool`` passes on.
+_GEN_ARGUMENTS = frozenset(inspect.signature(sgl_api.gen).parameters) - {"name"}
+
+
+class ProgramError(ConveyorError, ValueError):
+    """A program that cannot run as written: a primitive given a bad argument, or a
+    ``tool_result`` without its ``partial_tool``. Raised before the program sends anything
+    to the server wherever that can be known (``program_check``)."""
+
+
+class ProgramArgumentError(ProgramError, TypeError):
+    """An argument ``partial_tool`` does not take (``sgl.gen`` raises TypeError for it)."""
 
 
 class SglPartialTool(SglGen):
@@ -78,12 +93,20 @@ def partial_tool(
     here; ``"server"`` in the server or an error.
     """
     if not isinstance(name, str) or not name:
-        raise ValueError("partial_tool needs a variable name, e.g. partial_tool('code', ...)")
+        raise ProgramError("partial_tool needs a variable name, e.g. partial_tool('code', ...)")
     if "choices" in gen_args:
-        raise ValueError("partial_tool does not take 'choices': a selection feeds no tool")
+        raise ProgramError(
+            "partial_tool does not take 'choices': a selection feeds no tool (use sgl.gen)"
+        )
+    unknown = sorted(set(gen_args) - _GEN_ARGUMENTS)
+    if unknown:
+        raise ProgramArgumentError(
+            f"partial_tool({name!r}) got unknown argument(s) {unknown}; it takes sgl.gen's: "
+            + ", ".join(sorted(_GEN_ARGUMENTS - {"choices", "choices_method"}))
+        )
     # An unknown tool or a bad option fails when the program is built, not mid-decode.
     if mode not in (None, "client", "server"):
-        raise ValueError(f"partial_tool mode must be None, 'client' or 'server', got {mode!r}")
+        raise ProgramError(f"partial_tool mode must be None, 'client' or 'server', got {mode!r}")
     resolved = check_tool(tool, config)
     # sgl.gen validates and packs the sampling arguments; we reuse its work verbatim.
     plain_gen = sgl_api.gen(name, **gen_args)
@@ -95,5 +118,5 @@ def partial_tool(
 def tool_result(name: str, timeout: float | None = None) -> SglToolResult:
     """Wait (at most ``timeout`` seconds) for tool ``name`` and append its output."""
     if timeout is not None and timeout <= 0:
-        raise ValueError(f"tool_result timeout must be positive, got {timeout}")
+        raise ProgramError(f"tool_result timeout must be positive (seconds), got {timeout}")
     return SglToolResult(name, timeout)

@@ -16,6 +16,13 @@ tool (a ``json``-parser tool such as ``validation`` checks each field as it clos
 parser (python: each finished statement runs while the string is still being written).
 For a chunk loop of your own (to show the text as it streams), use ``PartialToolCalls``:
 ``feed(chunk)`` per chunk, then ``finish()``.
+
+A call's tool may abort the message (``validation`` at an invalid field, ``python`` with
+``abort_on_error``): the stream is closed, ``calls.aborted`` says why, and the calls after
+that one never run (each gets an ``aborted`` result saying so), whichever field it was.
+The verdict on a call's last field comes from its worker after the call has ended, so a
+later call's tool gets its arguments only once the calls before it that may abort have
+given theirs; its text is kept meanwhile, with when it arrived (the units' ``decoded_at``).
 """
 
 from __future__ import annotations
@@ -23,12 +30,19 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
+from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.primitives.json_field_stream import FieldStreamError, JsonFieldStream
 from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.runtime.timeline import ToolResult, ToolTimeline, appended_text
-from conveyor_sgl.tools.registry import check_tool
+from conveyor_sgl.tools.base import Tool
+from conveyor_sgl.tools.registry import ToolConfigError, check_tool
+
+
+class ToolCallError(ConveyorError, ValueError):
+    """A tool call asked for what it does not have (a result, without a ToolSpec)."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +58,7 @@ class ToolSpec:
         # Fail when the spec is written, as partial_tool does, not in the middle of a stream.
         resolved = check_tool(self.tool, dict(self.config or {}))
         if self.argument is None and resolved.parser != "json":
-            raise ValueError(
+            raise ToolConfigError(
                 f"tool {self.tool!r} reads {resolved.parser!r} text, not JSON arguments: "
                 "name the string field it runs, e.g. ToolSpec('python', argument='code')"
             )
@@ -64,7 +78,11 @@ class ToolCall:
     def content(self) -> str:
         """What the model reads: the tool's output, then its error, if any."""
         if self.result is None:
-            raise ValueError(f"tool call {self.id} ({self.name!r}) has no ToolSpec: answer it")
+            raise ToolCallError(
+                f"tool call {self.id} ({self.name!r}) has no ToolSpec: answer it with your own "
+                '{"role": "tool", "tool_call_id": ..., "content": ...} message, or give '
+                f"run_tool_calls a ToolSpec for {self.name!r}"
+            )
         return appended_text(self.result.status, self.result.output, self.result.error)
 
     def message(self) -> dict[str, Any]:
@@ -79,7 +97,9 @@ class ToolCalls:
     calls: list[ToolCall]
     content: str | None  # the assistant's text beside its tool calls
     finish_reason: str | None
-    aborted: str | None = None  # a tool stopped the stream early (validation), and why
+    # A call's tool aborted the message (an invalid field), and why: the stream was closed
+    # if it had not ended, and the calls after that one never ran.
+    aborted: str | None = None
 
     def assistant_message(self) -> dict[str, Any]:
         tool_calls = [
@@ -100,6 +120,15 @@ class ToolCalls:
         return {c.id: c.result.to_dict() for c in self.calls if c.result is not None}
 
 
+class _Verdict(Enum):
+    """Whether a call may still stop the message: its tool can abort once its input ended
+    (the last field is checked in the worker after the stream has moved on)."""
+
+    PENDING = "pending"
+    OK = "ok"
+    ABORTED = "aborted"
+
+
 @dataclass
 class _CallStream:
     """One call while it streams: its session and, for a field, the field reader."""
@@ -110,6 +139,11 @@ class _CallStream:
     reader: JsonFieldStream | None = None
     error: str | None = None  # the arguments could not feed the tool
     ended: bool = False  # end_input sent
+    complete: bool = False  # all its arguments arrived (a later call began, or the stream ended)
+    # While an earlier call may still abort the message: the argument deltas (with when
+    # they arrived) that this call's tool has not been given, so that it runs nothing yet.
+    held: list[tuple[str, float]] | None = None
+    not_run: str | None = None  # an earlier call aborted the message: this one never ran
     parts: list[str] = field(default_factory=list)
 
 
@@ -143,30 +177,47 @@ class PartialToolCalls:
                 self._feed_call(piece, now)
             if choice.finish_reason:
                 self._finish_reason = choice.finish_reason
+        if any(stream.held is not None for stream in self._streams.values()):
+            self._let_through()
 
     @property
     def abort_reason(self) -> str | None:
-        """Why a tool asked to stop decoding (e.g. an invalid field), or None."""
-        for stream in self._streams.values():
-            if stream.session is not None and not stream.ended:
+        """Why a tool asked to stop decoding (e.g. an invalid field), or None. A call whose
+        arguments are complete can still abort: its last field is checked after it ended."""
+        for stream in self._ordered():
+            if stream.session is not None and stream.not_run is None:
                 reason = stream.session.abort_reason
                 if reason is not None:
                     return reason
         return None
 
     def finish(self, timeout_s: float | None = None, aborted: str | None = None) -> ToolCalls:
-        """The stream ended: end every call's input and wait (one deadline) for the results."""
+        """The stream ended: end every call's input and wait (one deadline) for the results.
+
+        Calls end in order: one that may still abort is waited for before the next is given
+        its input, and the calls after one that aborted never run (``ToolCalls.aborted``
+        says why, however late the abort came)."""
         now = time.monotonic()
-        for stream in self._streams.values():
-            self._end(stream, now, cut_short=aborted is not None)
         deadline = now + (self.timeout_s if timeout_s is None else timeout_s)
+        reason = None
+        for stream in self._ordered():
+            stream.complete = True
+            if reason is not None:
+                self._skip(stream, reason)
+                continue
+            self._release(stream)
+            self._end(stream, now, cut_short=aborted is not None)
+            if self._verdict(stream) is _Verdict.PENDING and stream.session is not None:
+                stream.session.wait(max(deadline - time.monotonic(), 0.0))
+            if self._verdict(stream) is _Verdict.ABORTED:
+                reason = stream.session.abort_reason if stream.session is not None else None
         calls = []
-        for stream in sorted(self._streams.values(), key=lambda s: s.call.index):
+        for stream in self._ordered():
             stream.call.arguments = "".join(stream.parts)
             stream.call.result = self._result(stream, deadline)
             calls.append(stream.call)
         content = "".join(self._content) or None
-        return ToolCalls(calls, content, self._finish_reason, aborted)
+        return ToolCalls(calls, content, self._finish_reason, aborted or reason)
 
     def close(self) -> None:
         """Give up every call that has no result yet (its worker is ended)."""
@@ -179,8 +230,12 @@ class PartialToolCalls:
         if stream is None:
             # A new call: the previous ones are complete, so their tools can finish now.
             for other in self._streams.values():
+                other.complete = True
                 self._end(other, now)
-            stream = self._streams[piece.index] = _CallStream(ToolCall(index=piece.index))
+            # It runs nothing while an earlier call may still abort the message.
+            held: list[tuple[str, float]] | None = None if self._let_through() else []
+            stream = _CallStream(ToolCall(index=piece.index), held=held)
+            self._streams[piece.index] = stream
         call, function = stream.call, piece.function
         call.id = call.id or piece.id or ""
         if function is not None and function.name:
@@ -190,8 +245,55 @@ class PartialToolCalls:
         if stream.session is None and stream.spec is None and call.name in self.tools:
             self._start(stream)
             delta = "".join(stream.parts)  # whatever came before the name was known
-        if delta and stream.session is not None and not stream.ended and stream.error is None:
+        if not delta or stream.spec is None:
+            return
+        if stream.held is not None:
+            stream.held.append((delta, now))
+        elif stream.session is not None and not stream.ended and stream.error is None:
             self._feed_arguments(stream, delta, now)
+
+    def _ordered(self) -> list[_CallStream]:
+        return sorted(self._streams.values(), key=lambda s: s.call.index)
+
+    def _let_through(self) -> bool:
+        """Give each held call its input once every call before it has cleared (its verdict
+        in, not an abort); return whether all calls so far have cleared. Non-blocking: each
+        chunk checks again."""
+        for stream in self._ordered():
+            if stream.held is not None:
+                self._release(stream)
+                if stream.complete:
+                    self._end(stream, time.monotonic())
+            if self._verdict(stream) is not _Verdict.OK:
+                return False
+        return True
+
+    def _verdict(self, stream: _CallStream) -> _Verdict:
+        session = stream.session
+        if stream.not_run is not None:
+            return _Verdict.ABORTED
+        if session is None or stream.spec is None or stream.error is not None:
+            return _Verdict.OK  # no tool, or an error result: nothing to abort
+        if session.abort_reason is not None:
+            return _Verdict.ABORTED
+        if not stream.ended:
+            return _Verdict.PENDING  # still fed (or held)
+        if not _may_abort(session, stream.spec) or session.wait(0.0) is not None:
+            return _Verdict.OK  # its result is in: an abort would have come before it
+        return _Verdict.PENDING
+
+    def _release(self, stream: _CallStream) -> None:
+        """Give a held call the input that arrived while an earlier call might abort."""
+        held, stream.held = stream.held, None
+        for delta, at in held or []:
+            if stream.session is not None and not stream.ended and stream.error is None:
+                self._feed_arguments(stream, delta, at)
+
+    def _skip(self, stream: _CallStream, reason: str) -> None:
+        stream.held = None
+        stream.not_run = f"not run: an earlier tool call aborted the message ({reason})"
+        if stream.session is not None:
+            stream.session.cancel(stream.not_run)
 
     def _start(self, stream: _CallStream) -> None:
         spec = stream.spec = self.tools[stream.call.name]
@@ -228,6 +330,8 @@ class PartialToolCalls:
     def _end(self, stream: _CallStream, now: float, cut_short: bool = False) -> None:
         if stream.ended or stream.session is None or stream.error is not None:
             return
+        if stream.held is not None:
+            return  # ended when it is released
         stream.ended = True
         if stream.reader is not None and not cut_short:
             try:
@@ -246,12 +350,28 @@ class PartialToolCalls:
     def _result(self, stream: _CallStream, deadline: float) -> ToolResult | None:
         if stream.spec is None:
             return None
+        if stream.not_run is not None:
+            timeline = ToolTimeline(status="aborted", error=stream.not_run)
+            timeline.result_ready_at = time.monotonic()
+            return ToolResult(timeline, self.t0)
         if stream.error is not None or stream.session is None:
             timeline = ToolTimeline(status="error", error=stream.error)
             timeline.result_ready_at = time.monotonic()
             return ToolResult(timeline, self.t0)
         # Not below a poll's length: a result already waiting must not read as a timeout.
         return stream.session.result(max(deadline - time.monotonic(), 0.05))
+
+
+def _may_abort(session: ToolSession, spec: ToolSpec) -> bool:
+    """Whether the worker may still ask to stop decoding after the input ended. Only a tool
+    that overrides ``Tool.feed`` can return ``Abort`` (a parse error is known here, at once);
+    a tool class may say more precisely with a ``may_abort(config)`` classmethod (the python
+    tool aborts only with ``abort_on_error``), so that later calls need not wait for it."""
+    cls = session.resolved.cls
+    hook = getattr(cls, "may_abort", None)
+    if callable(hook):
+        return bool(hook(dict(spec.config or {})))
+    return cls.feed is not Tool.feed
 
 
 def run_tool_calls(

@@ -12,12 +12,15 @@ what finalizers print at exit (``python_exit``).
 
 from __future__ import annotations
 
+import ast
 import builtins
 import io
 import linecache
 import sys
 import traceback
 import types
+import unicodedata
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -238,10 +241,208 @@ def summary(exc: BaseException) -> str:
 
 def _format(exc: BaseException, only: bool) -> str:
     try:
-        lines = traceback.format_exception_only(exc) if only else traceback.format_exception(exc)
+        tb = None if only else exc.__traceback__
+        report = traceback.TracebackException(type(exc), exc, tb, compact=True)
+        _display_as_cpython(report)
+        lines = list(report.format_exception_only() if only else report.format())
         return "".join(_with_suggestion(lines, exc))
     except Exception:  # noqa: BLE001 - a report must come back even if formatting broke
         return summary(exc) + "\n"
+
+
+def _display_as_cpython(report: traceback.TracebackException) -> None:
+    """Show the frames of ``report`` and of every exception chained to it as the
+    interpreter's own display does (``DisplayedStack``)."""
+    seen: set[int] = set()
+    todo: list[traceback.TracebackException | None] = [report]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        item.stack = DisplayedStack(item.stack)
+        item.__class__ = _DisplayedReport  # chained reports are built as the base class
+        todo += [item.__cause__, item.__context__, *(getattr(item, "exceptions", None) or [])]
+
+
+_WHITESPACE = b" \t\f"  # what the interpreter's display calls whitespace (IS_WHITESPACE)
+_INDENT = 4  # a source line's indent in a traceback
+
+
+class DisplayedStack(traceback.StackSummary):
+    """Frames as a file run prints them: Python's exit displays an uncaught exception in C
+    (``tb_displayline``), which the ``traceback`` module only approximates. Where they
+    differ (a line that ends in spaces or tabs: the module strips them and shifts its
+    carets by as many columns, or drops them), this is the C display, step for step: the
+    line with its indentation (spaces, tabs, form feeds) removed and its end kept, then
+    carets from the instruction's columns, with anchors for a binary operation or a
+    subscript, elided when they span the whole line. A ``<...>`` file other than the
+    program has no source lines, as the interpreter opens no such file."""
+
+    def format_frame_summary(self, frame_summary: traceback.FrameSummary) -> str:
+        f = frame_summary
+        row = f'  File "{f.filename}", line {f.lineno}, in {f.name}\n'
+        line = _displayed_line(f.filename, f.lineno)
+        if line is None:
+            return row
+        body = line.lstrip(" \t\f")
+        row += " " * _INDENT + body + "\n"
+        try:
+            return row + _carets(f, line, len(line) - len(body))
+        except (UnicodeError, ValueError, IndexError):  # as the C display gives up on a line
+            return row
+
+
+class _DisplayedReport(traceback.TracebackException):
+    def _format_syntax_error(self, stype: str) -> Iterator[str]:
+        """A SyntaxError's location as the interpreter prints it (``print_error_text``):
+        the ``traceback`` module keeps a leading tab, and tabs before the caret, which the
+        interpreter strips and prints as spaces."""
+        return _format_syntax_error(self, stype)
+
+
+def _format_syntax_error(report: traceback.TracebackException, stype: str) -> Iterator[str]:
+    suffix = ""
+    if report.lineno is not None:
+        yield f'  File "{report.filename or "<string>"}", line {report.lineno}\n'
+    elif report.filename is not None:
+        suffix = f" ({report.filename})"
+    if report.text is not None and report.lineno is not None:
+        yield from _error_text(report, int(report.lineno))
+    yield f"{stype}: {report.msg or '<no detail available>'}{suffix}\n"
+
+
+def _error_text(report: traceback.TracebackException, lineno: int) -> Iterator[str]:
+    text = (report.text or "").encode("utf-8", "surrogateescape")
+    text = text[: text.find(b"\0")] if b"\0" in text else text  # a C string ends at NUL
+    offset = -1 if report.offset is None else report.offset
+    end_lineno, end_offset = lineno, -1  # a subclass (IndentationError): one caret
+    if report.exc_type is SyntaxError:
+        if report.end_lineno is not None:
+            end_lineno = int(report.end_lineno)
+        if report.end_offset is not None:
+            end_offset = report.end_offset
+    if end_lineno > lineno:  # only the first line shows, highlighted to its end
+        end_offset = len(text)
+    end_offset = min(end_offset, len(text) + 1)
+    carets = end_offset - offset if end_offset > 0 and end_offset > offset else 1
+    offset -= 1  # 0-based
+    body = text.lstrip(b" \t\f")
+    offset -= len(text) - len(body)
+    size = len(body) - body.endswith(b"\n")
+    offset = min(offset, size)
+    while (newline := body.find(b"\n")) != -1 and newline < offset:
+        body, size, offset = body[newline + 1 :], size - newline - 1, offset - newline - 1
+    end = "" if body[size : size + 1] == b"\n" else "\n"  # the line's own end, or one
+    yield "    " + body.decode("utf-8", "surrogateescape") + end
+    if offset >= 0:
+        yield "    " + " " * offset + "^" * carets + "\n"
+
+
+def _displayed_line(filename: str, lineno: int | None) -> str | None:
+    """The source line as the interpreter reads it from the file: no line end, nothing
+    stripped; None where it shows none."""
+    if lineno is None or (filename != FILENAME and filename[:1] == "<" and filename[-1:] == ">"):
+        return None
+    text = linecache.getline(filename, lineno)
+    if not text:
+        return None
+    # The file is read with universal newlines: a "\r\n" ends a line as "\n" does.
+    return text.removesuffix("\n").removesuffix("\r")
+
+
+def _carets(f: traceback.FrameSummary, line: str, leading: int) -> str:
+    if f.colno is None or f.end_colno is None or f.end_lineno is None:
+        return ""
+    encoded = line.encode("utf-8")
+    start = _char_offset(encoded, f.colno)
+    end = _char_offset(encoded, f.end_colno)
+    left = right = -1
+    primary = secondary = "^"
+    if f.lineno == f.end_lineno:
+        anchors = _anchors(line[start:end])
+        if anchors is not None:
+            left, right, primary, secondary = anchors
+            left, right = left + start, right + start
+    else:
+        # To the last non-whitespace character. The C code indexes the UTF-8 bytes with the
+        # line's length in characters; a file run shows what that gives.
+        i = len(line) - 1
+        while i >= 0 and encoded[i] in _WHITESPACE:
+            i -= 1
+        end = i + 1
+    special = left != -1 or right != -1
+    if end - start == len(line) - leading and not special:
+        return ""  # the primary character spans the whole line
+    # Columns as printed: a wide character (East Asian "W" or "F") takes two.
+    start, end = _display_width(line, start), _display_width(line, end)
+    if special:
+        left, right = _display_width(line, left), _display_width(line, right)
+    carets = []
+    for offset in range(leading - _INDENT + 1, end + 1):
+        if offset <= start:
+            carets.append(" ")
+        elif special and left < offset <= right:
+            carets.append(secondary)
+        else:
+            carets.append(primary)
+    return "".join(carets) + "\n"
+
+
+def _display_width(line: str, offset: int) -> int:
+    """``_PyPegen_calculate_display_width``: the columns ``line[:offset]`` takes."""
+    prefix = line[:offset]
+    if prefix.isascii():
+        return len(prefix)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in prefix)
+
+
+def _char_offset(encoded: bytes, byte_offset: int) -> int:
+    """``_PyPegen_byte_offset_to_character_offset``: past the end, the terminating NUL of the
+    C string counts as one more character."""
+    past = min(byte_offset, len(encoded) + 1) - len(encoded)
+    return len(encoded[:byte_offset].decode("utf-8", "replace")) + max(past, 0)
+
+
+def _anchors(segment: str) -> tuple[int, int, str, str] | None:
+    """Where the secondary carets go in the failing expression (``extract_anchors_from_line``),
+    as character offsets into ``segment``, with the primary and secondary characters."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the display parses quietly
+            tree = ast.parse(segment)
+    except Exception:  # noqa: BLE001 - the display ignores any failure here
+        return None
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
+        return None
+    expr = tree.body[0].value
+    seg = segment.encode("utf-8")
+    chars = ("^", "^")
+    if isinstance(expr, ast.BinOp):
+        start, stop = expr.left.end_col_offset or 0, expr.right.col_offset
+        left = right = -1
+        for i in range(start, stop):
+            if seg[i] in _WHITESPACE:
+                continue
+            left, right = i, i + 1
+            if i + 1 < stop and seg[i + 1] not in _WHITESPACE:
+                right += 1  # a two-character operator (//)
+            if i + 1 < stop and seg[i] == ord(")"):
+                continue  # the closing parenthesis of the left operand
+            chars = ("~", "^")
+            break
+    elif isinstance(expr, ast.Subscript):
+        left, right = expr.value.end_col_offset or 0, (expr.slice.end_col_offset or 0) + 1
+        while left < len(seg) and seg[left] != ord("["):
+            left += 1
+        while right < len(seg) and seg[right] != ord("]"):
+            right += 1
+        if right < len(seg):
+            right += 1
+        chars = ("~", "^")
+    else:
+        return None
+    return _char_offset(seg, left), _char_offset(seg, right), *chars
 
 
 def _with_suggestion(lines: list[str], exc: BaseException) -> list[str]:

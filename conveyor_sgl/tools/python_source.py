@@ -20,10 +20,10 @@ from __future__ import annotations
 import __future__
 
 import ast
+import contextlib
 import types
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 from conveyor_sgl.tools.python_exec import FILENAME, register_source, split_lines
 
@@ -77,16 +77,22 @@ class ProgramSource:
         """
         if unit_error is None and not self._has_global:
             return None
+        text = "".join(self.lines)
+        program: str | bytes = text
+        with contextlib.suppress(UnicodeEncodeError):
+            # As ``python program.py`` reads its file: the parser's error columns then count
+            # bytes, as a file run shows them (a str compile counts characters).
+            program = text.encode("utf-8")
         with self._recorded_warnings() as caught:
             try:
-                compile("".join(self.lines), FILENAME, "exec", dont_inherit=True)
+                compile(program, FILENAME, "exec", dont_inherit=True)
             except Exception as exc:  # noqa: BLE001 - SyntaxError, or ValueError for a null byte
                 return exc, "".join(map(_format_warning, caught))
         if unit_error is None:
             return None
         return unit_error, "".join(self.warnings)
 
-    @contextmanager
+    @contextlib.contextmanager
     def _recorded_warnings(self) -> Iterator[list[warnings.WarningMessage]]:
         with warnings.catch_warnings(record=True) as caught:
             # The C side reads the module's list each time; the compiler's warnings use no

@@ -12,6 +12,7 @@ import importlib
 import threading
 from dataclasses import dataclass
 
+from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.tools.base import Tool
 
 _BUILTINS = {
@@ -23,6 +24,23 @@ _BUILTINS = {
     "calculator": "conveyor_sgl.tools.calculator:CalculatorTool",
 }
 
+
+class ToolError(ConveyorError, ValueError):
+    """A tool name, target or config that cannot be used; the message says what to change."""
+
+
+class UnknownToolError(ToolError):
+    """No tool is registered under that name (and it is no ``"module:Class"`` target)."""
+
+
+class ToolConfigError(ToolError):
+    """The tool refused its config (an unknown option, a bad value) or its ``ToolSpec``."""
+
+
+class ToolTargetError(ToolError, TypeError):
+    """A tool target that is no importable ``Tool`` subclass."""
+
+
 _lock = threading.Lock()
 _targets: dict[str, str] = dict(_BUILTINS)
 
@@ -30,7 +48,10 @@ _targets: dict[str, str] = dict(_BUILTINS)
 def register_tool(name: str, target: type[Tool] | str) -> None:
     """Make ``name`` usable in ``partial_tool(..., tool=name)``; re-registering replaces."""
     if not name or not isinstance(name, str):
-        raise ValueError(f"tool name must be a non-empty string, got {name!r}")
+        raise ToolError(
+            f"tool name must be a non-empty string, got {name!r}: "
+            "e.g. register_tool('my_tool', MyTool)"
+        )
     path = _target_of(target)
     with _lock:
         _targets[name] = path
@@ -109,7 +130,10 @@ def resolve_tool(name: str) -> str:
         return path
     if ":" in name:
         return _check_path(name)
-    raise ValueError(f"unknown tool {name!r}; known tools: {', '.join(known)}")
+    raise UnknownToolError(
+        f"unknown tool {name!r}; known tools: {', '.join(known)}. Use one of these, register "
+        "yours with register_tool(name, MyTool), or give its 'module:Class' target"
+    )
 
 
 def check_tool(tool: str | type[Tool] | ResolvedTool, config: dict | None = None) -> ResolvedTool:
@@ -118,7 +142,7 @@ def check_tool(tool: str | type[Tool] | ResolvedTool, config: dict | None = None
     try:
         resolved.cls.check_config(dict(config or {}))
     except (TypeError, ValueError) as e:
-        raise ValueError(f"tool {resolved.name!r}: bad config: {e}") from None
+        raise ToolConfigError(f"tool {resolved.name!r}: bad config: {e}") from None
     return resolved
 
 
@@ -129,9 +153,12 @@ def load_tool_class(target: str) -> type[Tool]:
     for part in qualname.split("."):
         obj = getattr(obj, part, None)
         if obj is None:
-            raise ValueError(f"tool target {target!r}: module {module_name} has no {qualname}")
+            raise ToolTargetError(f"tool target {target!r}: module {module_name} has no {qualname}")
     if not (isinstance(obj, type) and issubclass(obj, Tool)):
-        raise TypeError(f"tool target {target!r} is not a subclass of conveyor_sgl Tool")
+        raise ToolTargetError(
+            f"tool target {target!r} is not a subclass of conveyor_sgl Tool: "
+            "name a class that derives from conveyor_sgl.Tool"
+        )
     return obj
 
 
@@ -139,10 +166,12 @@ def _target_of(target: type[Tool] | str) -> str:
     if isinstance(target, str):
         return _check_path(target)
     if not (isinstance(target, type) and issubclass(target, Tool)):
-        raise TypeError(f"tool target must be a Tool subclass or 'module:Class', got {target!r}")
+        raise ToolTargetError(
+            f"tool target must be a Tool subclass or 'module:Class', got {target!r}"
+        )
     if target.__module__ == "__main__" or "<locals>" in target.__qualname__:
         # The worker is a fresh interpreter: it can only import module-level classes.
-        raise ValueError(
+        raise ToolTargetError(
             f"tool class {target.__qualname__} must be defined at the top level of an "
             "importable module (not __main__ or a function) so the worker can import it"
         )
@@ -158,5 +187,5 @@ def split_import_path(path: object, what: str, shape: str) -> tuple[str, str]:
     """``"module:name"`` -> (module, name); anything else is an error naming ``what``."""
     module_name, sep, name = path.partition(":") if isinstance(path, str) else ("", "", "")
     if not (sep and module_name and name):
-        raise ValueError(f"{what} must look like {shape!r}, got {path!r}")
+        raise ToolError(f"{what} must look like {shape!r}, got {path!r}")
     return module_name, name

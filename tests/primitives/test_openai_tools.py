@@ -151,6 +151,29 @@ def test_an_invalid_field_stops_the_stream_early(client):
 
 
 @pytest.mark.server
+@pytest.mark.parametrize(
+    "arguments",
+    [{"unit": "kelvin", "city": "Oslo"}, {"city": "Oslo", "unit": "kelvin"}],
+    ids=["invalid-first", "invalid-last"],
+)
+def test_an_invalid_field_stops_the_message_whatever_its_position(client, arguments):
+    # The last field's verdict arrives after its call ended: the stream still stops, and
+    # the call after it never runs.
+    code = "print('the later call ran')\n" + "".join(f"x{i} = {i}\n" for i in range(60))
+    regex = forced_calls(("weather", arguments), ("python", {"code": code}))
+    calls = run_tool_calls(create(client, regex), SPECS)
+
+    reason = "invalid argument 'unit': 'kelvin' is not one of ['c', 'f']"
+    assert calls.aborted == reason
+    weather, *later = calls.calls
+    assert weather.result.status == "aborted"
+    for call in later:  # what was decoded of it, if anything, never ran
+        assert call.result.status == "aborted" and call.result.timeline.units == []
+        assert call.result.error.startswith("not run: an earlier tool call aborted")
+        assert len(call.arguments) < len(json.dumps({"code": code}))  # decoding stopped
+
+
+@pytest.mark.server
 def test_parallel_calls_each_get_their_tool_message(client):
     weather = {"city": "Oslo", "unit": "c"}
     regex = forced_calls(("weather", weather), ("python", {"code": "print(6 * 7)\n"}))
