@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from conveyor_sgl.runtime.server.protocol import PartialToolRequest
+import json
+
+import pytest
+
+from conveyor_sgl.runtime.server.protocol import PartialToolRequest, WireError, decode_request
 from conveyor_sgl.runtime.timeline import ToolTimeline, UnitTiming
 
 
@@ -28,4 +32,23 @@ def test_a_timeline_dict_reads_back_to_the_same_timeline_at_any_zero():
 def test_the_request_body_round_trips_through_the_contract():
     request = PartialToolRequest("python", {"text": "hi"}, False, {"a": 1}, 5.0)
     assert "limits" not in request.to_body()
-    assert PartialToolRequest.from_body(request.to_body()) == request
+    assert decode_request(json.dumps(request.to_body()).encode()) == request
+
+
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        (b"[]", "Expected `object`"),
+        (b'{"generate": {}}', "missing required field `tool`"),
+        (b'{"tool": "", "generate": {}}', "length >= 1"),
+        (b'{"tool": "python", "generate": {}, "extra": 1}', "unknown field `extra`"),
+        (b'{"tool": "python", "generate": {}, "result_timeout": 0}', "`$.result_timeout`"),
+        (b'{"tool": "python", "generate": {}, "partial": "yes"}', "Expected `bool`"),
+        (b'{"tool": "python", "generate": 1}', "`$.generate`"),
+        (b"not json", "malformed"),
+    ],
+)
+def test_a_malformed_body_is_refused_by_the_one_decoder(body, says):
+    with pytest.raises(WireError, match=None) as caught:
+        decode_request(body)
+    assert says in str(caught.value), str(caught.value)

@@ -18,13 +18,15 @@ server's ``carrier`` middleware unwraps it before SGLang's OpenAI handler sees i
 router picks the server from ``prompt`` (cache-aware: the program's text), so a program's
 generations and its tool calls land where its prefix is cached.
 
-Stdlib only: every SGLang process imports the plugin, which imports this.
+Light to import (the stdlib and msgspec, which SGLang depends on too): every SGLang process
+imports the plugin, which imports this.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 INFO_PATH = "/conveyor/info"
 PARTIAL_TOOL_PATH = "/conveyor/partial_tool"
@@ -38,51 +40,41 @@ DEFAULT_RESULT_TIMEOUT_S = 120.0  # the same default as tool_result() in client 
 CARRIER_PATH = "/v1/completions"
 CARRIER_KEY = "conveyor"  # {"route": one of CARRIED_ROUTES, "body": that route's body}
 CARRIED_ROUTES = (INFO_PATH, PARTIAL_TOOL_PATH)
-_FIELDS = ("tool", "generate", "partial", "config", "result_timeout", "limits")
 
 
-@dataclass(frozen=True)
-class PartialToolRequest:
+class WireError(ValueError):
+    """A body that is not what the wire says (the server answers 400 with this message)."""
+
+
+class PartialToolRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The body of ``POST /conveyor/partial_tool``; the server's policy decides what of it
-    may be used (``admission.py``)."""
+    may be used (``admission.py``). ``decode_request`` is the one decoder of it."""
 
-    tool: str  # a registered name, or a "module:Class" target where the policy allows them
+    # A registered name, or a "module:Class" target where the policy allows them.
+    tool: Annotated[str, msgspec.Meta(min_length=1)]
     generate: dict[str, Any]  # a /generate body (text or input_ids, sampling_params, ...)
     partial: bool = True
-    config: dict[str, Any] = field(default_factory=dict)
-    result_timeout: float = DEFAULT_RESULT_TIMEOUT_S
+    config: dict[str, Any] = {}
+    result_timeout: Annotated[float, msgspec.Meta(gt=0)] = DEFAULT_RESULT_TIMEOUT_S
     limits: dict[str, Any] | None = None  # may only tighten the tool's own limits
-
-    @classmethod
-    def from_body(cls, body: Any) -> PartialToolRequest:
-        if not isinstance(body, dict):
-            raise TypeError("the body must be a JSON object")
-        unknown = set(body) - set(_FIELDS)
-        if unknown:
-            raise ValueError(f"unknown fields: {sorted(unknown)}")
-        tool, generate = body.get("tool"), body.get("generate")
-        if not isinstance(tool, str) or not tool:
-            raise ValueError("'tool' must be a tool name or a 'module:Class' target")
-        if not isinstance(generate, dict):
-            raise TypeError("'generate' must be a /generate request body")
-        timeout = body.get("result_timeout", DEFAULT_RESULT_TIMEOUT_S)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise ValueError(f"'result_timeout' must be a positive number, got {timeout!r}")
-        config = body.get("config") or {}
-        if not isinstance(config, dict):
-            raise TypeError("'config' must be a JSON object")
-        limits = body.get("limits")
-        if limits is not None and not isinstance(limits, dict):
-            raise TypeError("'limits' must be a JSON object")
-        partial = bool(body.get("partial", True))
-        return cls(tool, generate, partial, config, float(timeout), limits)
 
     def to_body(self) -> dict[str, Any]:
         """The JSON body the client sends (``limits`` only when it tightens something)."""
-        body = asdict(self)
+        body = msgspec.to_builtins(self)
         if body["limits"] is None:
             del body["limits"]
         return body
+
+
+_request_decoder = msgspec.json.Decoder(PartialToolRequest)
+
+
+def decode_request(body: bytes) -> PartialToolRequest:
+    """The request in ``body`` (JSON bytes), or a ``WireError`` naming what is wrong."""
+    try:
+        return _request_decoder.decode(body)
+    except msgspec.DecodeError as e:
+        raise WireError(str(e)) from None
 
 
 def carried(

@@ -42,6 +42,7 @@ from conveyor_sgl.runtime.server.protocol import (
     INFO_PATH,
     PARTIAL_TOOL_PATH,
     PartialToolRequest,
+    decode_request,
 )
 from conveyor_sgl.runtime.server.tool_run import ServerToolRun
 from conveyor_sgl.runtime.session import ToolSession
@@ -100,7 +101,7 @@ class ServerMode:
         t0 = time.monotonic()  # the zero of this call's timeline
         server_metrics.ensure(self.pool)  # first request: SGLang's metrics setup is done
         try:
-            spec = PartialToolRequest.from_body(await request.json())
+            spec = decode_request(await request.body())
             obj = GenerateReqInput(**{**spec.generate, "stream": True})
         except (ValueError, TypeError) as e:
             return _error(400, f"bad {PARTIAL_TOOL_PATH} request: {e}", "bad_request")
