@@ -37,7 +37,6 @@ from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.primitives.json_field_stream import FieldStreamError, JsonFieldStream
 from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.runtime.timeline import ToolResult, ToolTimeline, appended_text
-from conveyor_sgl.tools.base import Tool
 from conveyor_sgl.tools.registry import ToolConfigError, check_tool
 
 
@@ -363,15 +362,9 @@ class PartialToolCalls:
 
 
 def _may_abort(session: ToolSession, spec: ToolSpec) -> bool:
-    """Whether the worker may still ask to stop decoding after the input ended. Only a tool
-    that overrides ``Tool.feed`` can return ``Abort`` (a parse error is known here, at once);
-    a tool class may say more precisely with a ``may_abort(config)`` classmethod (the python
-    tool aborts only with ``abort_on_error``), so that later calls need not wait for it."""
-    cls = session.resolved.cls
-    hook = getattr(cls, "may_abort", None)
-    if callable(hook):
-        return bool(hook(dict(spec.config or {})))
-    return cls.feed is not Tool.feed
+    """Whether the worker may still ask to stop decoding after the input ended
+    (``Tool.may_abort``; a parse error is known here, at once)."""
+    return session.resolved.cls.may_abort(dict(spec.config or {}))
 
 
 def run_tool_calls(

@@ -112,6 +112,13 @@ class Tool:
         """Act on one finished unit. Return ``Abort(reason)`` to stop decoding early."""
         return None
 
+    @classmethod
+    def may_abort(cls, config: dict[str, Any]) -> bool:
+        """Whether a session with ``config`` may return ``Abort`` from ``feed`` (callers wait
+        for its verdict before running what comes after). Only a tool that overrides ``feed``
+        can; override this to say more precisely."""
+        return cls.feed is not Tool.feed
+
     def finish(self) -> ToolOutput:
         """All input has arrived: return the result."""
         raise NotImplementedError

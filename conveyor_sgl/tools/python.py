@@ -69,6 +69,10 @@ class PythonTool(Tool):
         _max_output_bytes(config)
         _abort_on_error(config)
 
+    @classmethod
+    def may_abort(cls, config: dict[str, Any]) -> bool:
+        return _abort_on_error(config)  # only then does a failed statement stop decoding
+
     def start(self, config: dict[str, Any]) -> None:
         # The worker's own objects (the runtime, preloaded tools) are never the program's
         # garbage: frozen (O(1)) out of every collection, a full one (the program's own or

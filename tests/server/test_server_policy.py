@@ -311,8 +311,8 @@ class _Request:
     def __init__(self, body: dict) -> None:
         self._body = body
 
-    async def json(self) -> dict:
-        return self._body
+    async def body(self) -> bytes:
+        return json.dumps(self._body).encode()
 
 
 def _answer(mode: ServerMode, body: dict) -> tuple[int, str]:

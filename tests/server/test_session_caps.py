@@ -290,8 +290,8 @@ class _Request:
         self.headers = {"authorization": f"Bearer {key}"} if key else {}
         self.client = SimpleNamespace(host=peer)
 
-    async def json(self) -> dict:
-        return self._body
+    async def body(self) -> bytes:
+        return json.dumps(self._body).encode()
 
 
 def _answer(mode: ServerMode, request: _Request) -> tuple[int, str]:

@@ -109,3 +109,12 @@ def test_a_worker_stops_taking_statements_and_reports_the_error() -> None:
     assert result.output == "a\n" + TRACEBACK
     # The verdict comes back while the next statement is decoded: feeding stops there.
     assert len(result.units) < len(chunks) - 3, result.units
+
+
+def test_only_abort_on_error_makes_later_calls_wait_for_a_python_call():
+    from conveyor_sgl.tools.python import PythonTool
+    from conveyor_sgl.tools.sql import SqlTool
+
+    assert PythonTool.may_abort({}) is False  # a failed statement is its output, not an abort
+    assert PythonTool.may_abort({"abort_on_error": True}) is True
+    assert SqlTool.may_abort({}) is True  # overrides feed: the base class's rule
