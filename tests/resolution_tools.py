@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from conveyor_sgl.runtime.parsers.base import Unit
+from conveyor_sgl.parsers.base import Unit
 from conveyor_sgl.tools.base import Tool, ToolOutput
 
 

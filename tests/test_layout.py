@@ -8,50 +8,30 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "conveyor_sgl"
 
-# Who may import whom, by room (the longest matching prefix names a module's room). Leaves
-# (cache, errors, process_group) import nothing of ours but the error root; tools see only the
-# Unit their parser cuts (and the parsers themselves, for the planner's python tasks); the
-# runtime never reaches up
-# into the SGLang-facing primitives; the primitives use the server side only through the
-# wire contract.
-ROOMS = [
-    "conveyor_sgl.primitives",
-    "conveyor_sgl.runtime.server.protocol",
-    "conveyor_sgl.runtime.server",
-    "conveyor_sgl.runtime.embedded",
-    "conveyor_sgl.runtime.sandbox",
-    "conveyor_sgl.runtime.workers",
-    "conveyor_sgl.runtime.parsers",
-    "conveyor_sgl.runtime",
-    "conveyor_sgl.tools",
-    "conveyor_sgl.cache",
-    "conveyor_sgl.errors",
-    "conveyor_sgl.process_group",
-    "conveyor_sgl",
-]
-FORBIDDEN = {
-    "conveyor_sgl.tools": ("conveyor_sgl.runtime", "conveyor_sgl.primitives"),
-    "conveyor_sgl.runtime": ("conveyor_sgl.primitives",),
-    "conveyor_sgl.runtime.parsers": ("conveyor_sgl.runtime", "conveyor_sgl.tools"),
-    "conveyor_sgl.runtime.sandbox": ("conveyor_sgl.runtime.server", "conveyor_sgl.primitives"),
-    "conveyor_sgl.runtime.workers": ("conveyor_sgl.runtime.server", "conveyor_sgl.primitives"),
-    "conveyor_sgl.runtime.server.protocol": ("conveyor_sgl",),
-    "conveyor_sgl.primitives": ("conveyor_sgl.runtime.server",),
-    "conveyor_sgl.cache": ("conveyor_sgl",),
-    "conveyor_sgl.errors": ("conveyor_sgl",),
-    "conveyor_sgl.process_group": ("conveyor_sgl",),
+# Who may import whom, by room (the longest matching prefix names a module's room): each room
+# and the rooms it may import, nothing else. Leaves (errors, cache, process_group, parsers)
+# import nothing of ours but the error root; tools see the parsers (the Unit they cut) and no
+# runtime; the wire contract (protocol) imports nothing of ours, and the primitives reach the
+# server side only through it; the runtime never reaches up into the primitives.
+LEAVES = {"conveyor_sgl.errors": set(), "conveyor_sgl.cache": set()}
+LEAVES |= {
+    "conveyor_sgl.process_group": {"conveyor_sgl.errors"},
+    "conveyor_sgl.parsers": {"conveyor_sgl.errors"},
 }
-ALLOWED_EXCEPTIONS = {  # (room, imported prefix)
-    ("conveyor_sgl.tools", "conveyor_sgl.runtime.parsers"),
-    ("conveyor_sgl.runtime.parsers", "conveyor_sgl.runtime.parsers"),
-    ("conveyor_sgl.primitives", "conveyor_sgl.runtime.server.protocol"),
-}
-
-
-# Every room may name the root of the project's errors.
-ALLOWED_EXCEPTIONS |= {
-    (room, "conveyor_sgl.errors") for room in ROOMS if room != "conveyor_sgl.errors"
-}
+TOOLS = {"conveyor_sgl.tools": {*LEAVES}}
+SANDBOX = {"conveyor_sgl.runtime.sandbox": {"conveyor_sgl.errors", "conveyor_sgl.tools"}}
+WORKERS = {"conveyor_sgl.runtime.workers": {*LEAVES, *TOOLS, *SANDBOX}}
+RUNTIME = {"conveyor_sgl.runtime": {*LEAVES, *TOOLS, *SANDBOX, *WORKERS}}
+PROTOCOL = {"conveyor_sgl.runtime.server.protocol": set()}
+SERVER = {"conveyor_sgl.runtime.server": {*LEAVES, *TOOLS, *SANDBOX, *WORKERS, *RUNTIME, *PROTOCOL}}
+EMBEDDED = {"conveyor_sgl.runtime.embedded": {*LEAVES, *SANDBOX, *WORKERS, *SERVER, *PROTOCOL}}
+PRIMITIVES = {"conveyor_sgl.primitives": {*LEAVES, *TOOLS, *RUNTIME, *PROTOCOL}}
+MAY_IMPORT: dict[str, set[str]] = {
+    **LEAVES, **TOOLS, **SANDBOX, **WORKERS, **RUNTIME, **PROTOCOL, **SERVER, **EMBEDDED,
+    **PRIMITIVES,
+}  # fmt: skip
+MAY_IMPORT["conveyor_sgl"] = set(MAY_IMPORT)  # the package's public names, from anywhere
+ROOMS = sorted(MAY_IMPORT, key=len, reverse=True)  # longest prefix first
 
 
 def _modules() -> dict[str, Path]:
@@ -91,18 +71,26 @@ def test_imports_go_one_way_between_rooms():
         for imported in _imports(path, name, top_level_only=False):
             if imported not in modules:
                 continue  # a name imported from a module, e.g. conveyor_sgl.tools.base.Tool
-            for forbidden_room, prefixes in FORBIDDEN.items():
-                if room != forbidden_room:
-                    continue
-                for prefix in prefixes:
-                    hit = imported == prefix or imported.startswith(prefix + ".")
-                    allowed = any(
-                        room == r and (imported == p or imported.startswith(p + "."))
-                        for r, p in ALLOWED_EXCEPTIONS
-                    )
-                    if hit and not allowed and imported != name:
-                        wrong.append(f"{name} imports {imported}")
+            other = _room(imported)
+            if other != room and other not in MAY_IMPORT[room]:
+                wrong.append(f"{name} imports {imported} ({room} may not import {other})")
     assert not wrong, "\n".join(sorted(wrong))
+
+
+def test_no_import_circle_even_inside_functions():
+    """No two modules import each other, at the top or inside a function (a function-level
+    import that closes a circle is the same knot, tied later)."""
+    modules = _modules()
+    graph = {
+        name: {m for m in _imports(path, name, top_level_only=False) if m in modules and m != name}
+        for name, path in modules.items()
+    }
+    for name in graph:  # a package's __init__ is imported before its modules: not a circle
+        graph[name] = {m for m in graph[name] if not name.startswith(m + ".")}
+    try:
+        list(TopologicalSorter(graph).static_order())
+    except CycleError as e:
+        raise AssertionError(f"import circle: {' -> '.join(e.args[1])}") from None
 
 
 def test_no_import_circle_at_module_level():

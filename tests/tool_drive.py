@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from conveyor_sgl.runtime.parsers import make_parser, parse_chunks
+from conveyor_sgl.parsers import make_parser, parse_chunks
 from conveyor_sgl.tools.base import Abort, Tool, ToolOutput
 
 

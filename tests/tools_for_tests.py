@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from conveyor_sgl.runtime.parsers.base import Unit
+from conveyor_sgl.parsers.base import Unit
 from conveyor_sgl.tools.base import Abort, Tool, ToolOutput, UnitWork
 
 

@@ -88,23 +88,23 @@ class Endpoint:
         return cached
 
     def generate(self, payload: dict[str, Any]) -> GenerateEvent:
-        res = self._post("/generate", {**payload, "stream": False}, stream=False)
-        return _event(res.json())
+        res = self.post("/generate", {**payload, "stream": False}, stream=False)
+        return generate_event(res.json())
 
     def generate_stream(self, payload: dict[str, Any]) -> Generator[GenerateEvent, None, None]:
         """Yield one event per SSE message; closing the generator drops the connection,
         which makes the server abort the request."""
-        res = self._post("/generate", {**payload, "stream": True}, stream=True)
+        res = self.post("/generate", {**payload, "stream": True}, stream=True)
         with res:
             for obj in sse_objects(res):
-                yield _event(obj)
+                yield generate_event(obj)
 
     def tokenize(self, text: str, add_special_tokens: bool = False) -> list[int]:
         body: dict[str, Any] = {"prompt": text, "add_special_tokens": add_special_tokens}
         if self.behind_router():
-            res = self._post("/v1/tokenize", {**body, "model": self.model_id()})
+            res = self.post("/v1/tokenize", {**body, "model": self.model_id()})
         else:
-            res = self._post("/tokenize", body)
+            res = self.post("/tokenize", body)
         return list(res.json()["tokens"])
 
     def prompt_of(self, text: str) -> dict[str, Any]:
@@ -118,7 +118,7 @@ class Endpoint:
     def abort(self, rid: str) -> None:
         """Stop a generation now; behind a router the caller's closing of the stream does."""
         if not self.behind_router():
-            self._post("/abort_request", {"rid": rid})
+            self.post("/abort_request", {"rid": rid})
 
     def behind_router(self) -> bool:
         """sglang-router answers ``/get_server_info`` itself, with ``router_manager``."""
@@ -141,7 +141,9 @@ class Endpoint:
             self._model = str(res.json()["data"][0]["id"])
         return self._model
 
-    def _post(self, path: str, body: dict[str, Any], stream: bool = False) -> requests.Response:
+    def post(self, path: str, body: dict[str, Any], stream: bool = False) -> requests.Response:
+        """POST ``body`` to ``path`` of this server (one retry on a dropped connection); an
+        ``EndpointError`` unless it answers 200."""
         for attempt in (1, 2):
             try:
                 res = self.session.post(
@@ -184,7 +186,8 @@ def sse_objects(res: requests.Response) -> Iterator[dict[str, Any]]:
         yield obj
 
 
-def _event(obj: dict[str, Any]) -> GenerateEvent:
+def generate_event(obj: dict[str, Any]) -> GenerateEvent:
+    """One ``/generate`` output object as the executor reads it."""
     return GenerateEvent(
         text=obj.get("text", ""),
         output_ids=list(obj.get("output_ids") or []),

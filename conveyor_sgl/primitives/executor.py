@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from sglang.lang.ir import SglGen
 
+from conveyor_sgl.parsers.stop_text import StopHoldback
 from conveyor_sgl.primitives.endpoint import Endpoint, EndpointError, GenerateEvent, build_payload
 from conveyor_sgl.primitives.ir import ProgramError, SglPartialTool, SglToolResult, tool_event_key
 from conveyor_sgl.primitives.server_mode import (
@@ -31,7 +32,6 @@ from conveyor_sgl.primitives.token_ledger import (
     set_ledger,
     visible_text,
 )
-from conveyor_sgl.runtime.parsers.stop_text import StopHoldback
 from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.runtime.timeline import appended_text
 

@@ -30,7 +30,7 @@ from conveyor_sgl.primitives.endpoint import (
     Endpoint,
     EndpointError,
     GenerateEvent,
-    _event,
+    generate_event,
     sse_objects,
 )
 from conveyor_sgl.runtime.server.protocol import (
@@ -118,9 +118,9 @@ class ServerToolCall:
         self._decoded_at: float | None = None  # when decode_end came, on this side's clock
         if getattr(endpoint, _CARRIED_ATTR, False):  # through sglang-router
             outer = carried(PARTIAL_TOOL_PATH, body, routing_text, endpoint.model_id())
-            self._response = endpoint._post(CARRIER_PATH, outer, stream=True)
+            self._response = endpoint.post(CARRIER_PATH, outer, stream=True)
         else:
-            self._response = endpoint._post(PARTIAL_TOOL_PATH, body, stream=True)
+            self._response = endpoint.post(PARTIAL_TOOL_PATH, body, stream=True)
         # Taken now, while the response still owns its connection: close() shuts it down.
         # Dropped once the stream was read to its end: the pooled connection may then
         # carry the program's next request, which close() must never touch.
@@ -141,7 +141,7 @@ class ServerToolCall:
                 self.abort_reason = obj.get("abort_reason")
                 self._start_result_reader()
                 return
-            yield _event(obj)
+            yield generate_event(obj)
         raise EndpointError("the server ended the partial tool stream before decoding ended")
 
     def finish(self, timeout_s: float, name: str) -> dict[str, Any]:

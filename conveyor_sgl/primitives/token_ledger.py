@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from conveyor_sgl.parsers.stop_text import trim_matched_stop
 from conveyor_sgl.primitives.endpoint import Endpoint, GenerateEvent
-from conveyor_sgl.runtime.parsers.stop_text import trim_matched_stop
 
 _ATTR = "_conveyor_ledger"
 

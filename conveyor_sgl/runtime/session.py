@@ -16,8 +16,8 @@ import weakref
 from enum import Enum
 from typing import Any, Self
 
+from conveyor_sgl.parsers import ParseError, Unit, make_parser
 from conveyor_sgl.process_group import describe_exit
-from conveyor_sgl.runtime.parsers import ParseError, Unit, make_parser
 from conveyor_sgl.runtime.sandbox import layers as sandbox_layers
 from conveyor_sgl.runtime.timeline import ToolResult, ToolTimeline, UnitTiming
 from conveyor_sgl.runtime.workers.channel import ChannelError

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from conveyor_sgl.errors import ConveyorError
-from conveyor_sgl.runtime.parsers.base import Unit
+from conveyor_sgl.parsers.base import Unit
 
 Status = Literal["ok", "error", "aborted", "timeout"]
 

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from conveyor_sgl.errors import ConveyorError
-from conveyor_sgl.runtime.parsers.base import Unit
+from conveyor_sgl.parsers.base import Unit
 from conveyor_sgl.tools.base import Tool, ToolOutput, check_known_options, option_limit
 
 Number = int | float

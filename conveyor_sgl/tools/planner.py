@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from typing import Any
 
-from conveyor_sgl.runtime.parsers.base import Unit
+from conveyor_sgl.parsers.base import Unit
 from conveyor_sgl.tools.base import (
     ConfigReferences,
     Status,

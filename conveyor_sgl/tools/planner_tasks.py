@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conveyor_sgl.runtime.parsers import make_parser, parse_chunks
+from conveyor_sgl.parsers import make_parser, parse_chunks
 from conveyor_sgl.tools.calculator import Evaluator, describe, format_number
 
 _TASK = re.compile(r"^\s*(\d+)\s*\.\s*([A-Za-z_]\w*)\s*\((.*)\)\s*(?:#.*)?$", re.DOTALL)

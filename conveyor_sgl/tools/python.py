@@ -41,7 +41,7 @@ import gc
 import types
 from typing import Any
 
-from conveyor_sgl.runtime.parsers.base import Unit
+from conveyor_sgl.parsers.base import Unit
 from conveyor_sgl.tools.base import Abort, Tool, ToolOutput, check_known_options
 from conveyor_sgl.tools.python_exec import (
     DEFAULT_MAX_OUTPUT_BYTES,

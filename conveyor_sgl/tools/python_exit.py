@@ -39,10 +39,21 @@ from __future__ import annotations
 import gc
 import sys
 import traceback
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from conveyor_sgl.tools.python_exec import ProcessView
+
+class ProcessView(Protocol):
+    """What ``finalize`` needs of the program's process view (``python_exec.ProcessView``)."""
+
+    last_exception: BaseException | None
+    unraisable: UnraisableHook
+
+    def installed(self) -> AbstractContextManager[object]: ...
+
+    def globals_shared(self) -> bool: ...
+
+    def release_main(self) -> None: ...
 
 
 def finalize(view: ProcessView) -> None:

@@ -38,7 +38,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from conveyor_sgl.runtime.parsers.base import Unit
+from conveyor_sgl.parsers.base import Unit
 from conveyor_sgl.tools.base import (
     ConfigReferences,
     Tool,

@@ -35,7 +35,7 @@ import referencing
 import referencing.exceptions
 import referencing.jsonschema
 
-from conveyor_sgl.runtime.parsers.base import Unit
+from conveyor_sgl.parsers.base import Unit
 from conveyor_sgl.tools.base import (
     Abort,
     ConfigReferences,

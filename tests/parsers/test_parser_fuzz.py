@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conveyor_sgl.runtime.parsers import PARSERS, ParseError, Unit, make_parser
+from conveyor_sgl.parsers import PARSERS, ParseError, Unit, make_parser
 
 pytestmark = pytest.mark.timeout(120)
 

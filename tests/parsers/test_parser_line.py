@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conveyor_sgl.runtime.parsers import LineParser, Unit, parse_chunks
+from conveyor_sgl.parsers import LineParser, Unit, parse_chunks
 
 
 def parse(chunks: list[str]) -> list[Unit]:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conveyor_sgl.runtime.parsers import PythonStatementParser, Unit, parse_chunks
+from conveyor_sgl.parsers import PythonStatementParser, Unit, parse_chunks
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

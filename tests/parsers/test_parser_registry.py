@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conveyor_sgl.runtime import parsers
-from conveyor_sgl.runtime.parsers import (
+from conveyor_sgl.parsers import (
     PARSERS,
     JsonArgsParser,
     LineParser,
@@ -13,6 +12,7 @@ from conveyor_sgl.runtime.parsers import (
     SqlStatementParser,
     make_parser,
 )
+from conveyor_sgl import parsers
 
 
 def test_registry_names_match_the_parsers():
@@ -34,7 +34,7 @@ def test_unknown_parser_names_the_known_ones():
 
 
 def test_contract_types_are_reexported():
-    from conveyor_sgl.runtime.parsers import base
+    from conveyor_sgl.parsers import base
 
     assert (parsers.Unit, parsers.Parser, parsers.ParseError) == (
         base.Unit,

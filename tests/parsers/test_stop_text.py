@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conveyor_sgl.runtime.parsers.stop_text import StopHoldback, stop_strings
+from conveyor_sgl.parsers.stop_text import StopHoldback, stop_strings
 
 STOP = "<END_OF_QUERIES>"
 MATCHED = {"finish_reason": {"type": "stop", "matched": STOP}}

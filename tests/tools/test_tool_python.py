@@ -27,12 +27,12 @@ REPO = Path(__file__).resolve().parents[2]
 # parser; after each feed it lists the working directory, to see when statements ran.
 DRIVER = r"""
 import json, os, sys
-from conveyor_sgl.runtime.parsers.base import Unit
+from conveyor_sgl.parsers.base import Unit
 from conveyor_sgl.tools.python import PythonTool
 
 req = json.load(sys.stdin)
 if req["chunks"] is not None:
-    from conveyor_sgl.runtime.parsers import make_parser, parse_chunks
+    from conveyor_sgl.parsers import make_parser, parse_chunks
     units = parse_chunks(make_parser("python"), req["chunks"])
 else:
     units, pos = [], 0

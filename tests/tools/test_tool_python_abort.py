@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 # finish; prints the verdicts and the result as JSON (the program's output is captured).
 DRIVER = r"""
 import json, sys
-from conveyor_sgl.runtime.parsers import make_parser, parse_chunks
+from conveyor_sgl.parsers import make_parser, parse_chunks
 from conveyor_sgl.tools.base import Abort
 from conveyor_sgl.tools.python import PythonTool
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tool_drive import drive, first_started_before_last_decoded
 from worker_fixtures import fresh_pool, no_leaked_workers
 
-from conveyor_sgl.runtime.parsers import ParseError, SqlStatementParser, Unit, parse_chunks
+from conveyor_sgl.parsers import ParseError, SqlStatementParser, Unit, parse_chunks
 from conveyor_sgl.runtime.run_tool import run_tool
 from conveyor_sgl.tools.sql import SqlTool, render_table
 

@@ -4,7 +4,7 @@ Python raises an audit event before each sensitive operation (PEP 578); the hook
 ones the policy forbids by raising a ``PermissionError`` (``violation``), which the tool sees
 as an ordinary exception with a message naming what was refused. Audit hooks cannot be
 removed, but they only see what goes through the interpreter: the kernel layers in
-``sandbox.py`` are the ones that hold against code that leaves it (see README "Sandbox").
+``confine.py`` are the ones that hold against code that leaves it (see README "Sandbox").
 """
 
 from __future__ import annotations

@@ -18,11 +18,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 ADD_CLI_ARGS = "sglang.srt.server_args.ServerArgs.add_cli_args"
 FROM_CLI_ARGS = "sglang.srt.server_args.ServerArgs.from_cli_args"
 FLAG = "--tool-partial-execution"
+ENABLE_ENV = "CONVEYOR_SGL_TOOL_PARTIAL_EXECUTION"  # "1": server mode on (the plugin reads it)
 GROUP_TITLE = "conveyor_sgl: tool partial execution (server mode)"
 # Parsed names of the policy flags and their "not given" values.
 POLICY_DESTS = {
@@ -166,11 +168,19 @@ def policy_json(args: argparse.Namespace) -> str:
     return policy.to_json()
 
 
-def register_cli_hooks() -> None:
+def register_cli_hooks(on_server_mode: Callable[[], None]) -> None:
+    """Our flags in SGLang's parser; once parsed, into the environment, and
+    ``on_server_mode()`` (the plugin's activation) when they turn server mode on."""
     from sglang.srt.plugins.hook_registry import HookRegistry, HookType
 
+    def before_from_cli_args(*args: Any, **kwargs: Any) -> None:
+        namespace = next((a for a in args if isinstance(a, argparse.Namespace)), None)
+        namespace = kwargs.get("args", namespace)
+        if isinstance(namespace, argparse.Namespace) and apply_parsed(namespace):
+            on_server_mode()
+
     HookRegistry.register(ADD_CLI_ARGS, _after_add_cli_args, HookType.AFTER)
-    HookRegistry.register(FROM_CLI_ARGS, _before_from_cli_args, HookType.BEFORE)
+    HookRegistry.register(FROM_CLI_ARGS, before_from_cli_args, HookType.BEFORE)
 
 
 def _after_add_cli_args(result: Any, parser: argparse.ArgumentParser, *_: Any) -> None:
@@ -179,28 +189,19 @@ def _after_add_cli_args(result: Any, parser: argparse.ArgumentParser, *_: Any) -
         add_server_mode_flags(parser)
 
 
-def _before_from_cli_args(*args: Any, **kwargs: Any) -> None:
-    namespace = next((a for a in args if isinstance(a, argparse.Namespace)), None)
-    namespace = kwargs.get("args", namespace)
-    if isinstance(namespace, argparse.Namespace):
-        apply_parsed(namespace)
-
-
-def apply_parsed(args: argparse.Namespace, environ: Any = os.environ) -> None:
-    """The parsed flags into the plugin's environment; with server mode on, activate it.
+def apply_parsed(args: argparse.Namespace, environ: Any = os.environ) -> bool:
+    """The parsed flags into the plugin's environment; whether server mode is on.
 
     Without the flag the environment decides (CONVEYOR_SGL_TOOL_PARTIAL_EXECUTION=1); policy
     flags then still replace CONVEYOR_SGL_TOOL_POLICY, so both routes take them."""
-    from conveyor_sgl.runtime.server import plugin
     from conveyor_sgl.runtime.server.policy import POLICY_ENV, PolicyConfigError
 
     if getattr(args, "tool_partial_execution", False):
-        environ[plugin.ENABLE_ENV] = "1"
+        environ[ENABLE_ENV] = "1"
     if policy_given(args):
         try:
             environ[POLICY_ENV] = policy_json(args)
         except PolicyConfigError as e:
             print(f"error: conveyor_sgl server-mode policy: {e}", file=sys.stderr)
             raise SystemExit(2) from None
-    if plugin.enabled(environ):
-        plugin.activate()
+    return environ.get(ENABLE_ENV) == "1"

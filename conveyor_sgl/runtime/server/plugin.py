@@ -30,9 +30,10 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any
 
+from conveyor_sgl.runtime.server.cli_flags import ENABLE_ENV, register_cli_hooks
 from conveyor_sgl.runtime.server.protocol import SERVER_TIME_KEY
 
-ENABLE_ENV = "CONVEYOR_SGL_TOOL_PARTIAL_EXECUTION"
+__all__ = ["ENABLE_ENV", "activate", "enabled", "register"]
 HTTP_SERVE = "sglang.srt.entrypoints.http_server._setup_and_run_http_server"
 OUTPUT_STREAM = "sglang.srt.managers.tokenizer_manager.TokenizerManager._wait_one_response"
 
@@ -45,9 +46,7 @@ def enabled(environ: Mapping[str, str] = os.environ) -> bool:
 
 def register() -> None:
     """The entry point SGLang calls in each of its processes (inside its load_plugins)."""
-    from conveyor_sgl.runtime.server.cli_flags import register_cli_hooks
-
-    register_cli_hooks()
+    register_cli_hooks(on_server_mode=activate)
     if enabled():
         activate(apply=False)  # load_plugins applies every registered hook right after
 

@@ -30,7 +30,7 @@ from typing import Any
 import msgspec
 from fastapi import Request
 
-from conveyor_sgl.runtime.parsers import PARSERS
+from conveyor_sgl.parsers import PARSERS
 from conveyor_sgl.runtime.sandbox import layers as sandbox_layers
 from conveyor_sgl.runtime.server import metrics as server_metrics
 from conveyor_sgl.runtime.server.admission import PolicyError, admit, check_session_time

@@ -30,7 +30,7 @@ from concurrent.futures import Executor, Future
 from contextlib import aclosing
 from typing import Any, TypeVar
 
-from conveyor_sgl.runtime.parsers.stop_text import StopHoldback
+from conveyor_sgl.parsers.stop_text import StopHoldback
 from conveyor_sgl.runtime.server.metrics import record_session_finished
 from conveyor_sgl.runtime.server.protocol import (
     DECODE_END,

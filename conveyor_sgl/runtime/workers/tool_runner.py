@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from enum import Enum
 
-from conveyor_sgl.runtime.parsers.base import Unit
+from conveyor_sgl.parsers.base import Unit
 from conveyor_sgl.runtime.workers.messages import (
     AbortDecoding,
     Cancel,
