@@ -1,4 +1,9 @@
-"""Shared fixtures: one real SGLang CPU server per test session, and a leak check."""
+"""Shared fixtures: one real SGLang CPU server per test session, and a leak check.
+
+Starting a server costs 30-45 s of this host's two cores, so every test that can shares the
+one ``flagged_server``: client-mode tests (a stock server's routes are all there), server
+mode, the OpenAI API (its tool-call parser on). Only tests of other launch settings (a
+policy, metrics, the launcher itself, the router) start their own."""
 
 from __future__ import annotations
 
@@ -7,30 +12,33 @@ import os
 import psutil
 import pytest
 
-
-@pytest.fixture(scope="session")
-def server_url():
-    """The embedded default model on the stock SGLang server (CPU), started once."""
-    url = os.environ.get("CONVEYOR_SGL_TEST_SERVER")
-    if url:  # reuse a server the developer already runs
-        yield url
-        return
-    from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
-
-    with EmbeddedServer() as server:
-        yield server.url
+FLAGGED_FLAGS = [
+    "--tool-partial-execution",
+    "--tool-allow-import-targets",  # the test tools travel as "module:Class" targets
+    "--tool-max-sessions-per-client",  # every test program comes from this one client
+    "64",
+    "--tool-call-parser",  # the OpenAI API's tool calls
+    "qwen25",
+]
 
 
 @pytest.fixture(scope="session")
 def flagged_server():
-    """A server launched with ``--tool-partial-execution`` (both modes), started once; the
-    tests/ directory is on its path for the test tools."""
+    """The embedded default model (CPU) launched with ``--tool-partial-execution`` (both
+    modes), started once; the tests/ directory is on its path for the test tools."""
     from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 
     tests_dir = os.path.dirname(os.path.abspath(__file__))
-    flags = ["--tool-partial-execution", "--tool-allow-import-targets"]  # the test tools
-    with EmbeddedServer(extra_args=flags, env={"PYTHONPATH": tests_dir}) as server:
+    with EmbeddedServer(extra_args=FLAGGED_FLAGS, env={"PYTHONPATH": tests_dir}) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def server_url(request):
+    """Where client-mode tests send their generations: ``$CONVEYOR_SGL_TEST_SERVER`` (a
+    server the developer already runs), else the shared ``flagged_server``."""
+    url = os.environ.get("CONVEYOR_SGL_TEST_SERVER")
+    return url or request.getfixturevalue("flagged_server").url
 
 
 @pytest.fixture(scope="session")

@@ -60,18 +60,13 @@ def forced_calls(*calls: tuple[str, dict]) -> str:
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[openai.OpenAI]:
-    try:
-        from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
-    except ImportError:
-        from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
-
+def client(flagged_server) -> Iterator[openai.OpenAI]:
+    # The session's shared server runs with --tool-call-parser qwen25 (tests/conftest.py).
     # Warm tool workers, as in a process that has served before (a worker preloads the tools
     # of recent sessions): a first validation worker would spend the call importing jsonschema.
     run_tool("python", "pass\n")
     run_tool("validation", '{"city": "Oslo"}', config={"schema": SCHEMA})
-    with EmbeddedServer(extra_args=["--tool-call-parser", "qwen25"]) as server:
-        yield openai.OpenAI(base_url=server.url + "/v1", api_key="none", timeout=120)
+    yield openai.OpenAI(base_url=flagged_server.url + "/v1", api_key="none", timeout=120)
 
 
 def create(client: openai.OpenAI, regex: str, messages: list | None = None, **kw):

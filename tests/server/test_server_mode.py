@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import psutil
 import pytest
@@ -16,12 +15,10 @@ import requests
 import sglang as sgl
 
 from conveyor_sgl import partial_tool, tool_result
-from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 from programs.code_solver import forced
 
 pytestmark = pytest.mark.server
 
-TESTS_DIR = Path(__file__).resolve().parents[1]
 CODE = """import time
 print("first")
 time.sleep(0.2)
@@ -34,20 +31,8 @@ OUTPUT = "first\n0\n1\n2\ntotal 45\n"
 
 
 @pytest.fixture(scope="module")
-def flagged():
-    server = EmbeddedServer(
-        # The test tools travel as "module:Class" targets: the policy must allow them; five
-        # programs at once come from one client (the default share is 4 sessions).
-        extra_args=[
-            "--tool-partial-execution",
-            "--tool-allow-import-targets",
-            "--tool-max-sessions-per-client",
-            "8",
-        ],
-        env={"PYTHONPATH": str(TESTS_DIR)},
-    )
-    with server:
-        yield server
+def flagged(flagged_server):
+    return flagged_server  # the session's shared server (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +167,8 @@ def test_a_bad_request_is_refused_with_its_reason(flagged):
     assert res.status_code == 400
     assert "could not start" in res.json()["error"]["message"]
     res = requests.post(flagged.url + "/conveyor/partial_tool", json={"tool": "python"}, timeout=30)
-    assert res.status_code == 400 and "'generate'" in res.json()["error"]["message"]
+    assert res.status_code == 400
+    assert "missing required field `generate`" in res.json()["error"]["message"]
 
 
 def test_info_names_the_tools_and_parsers(flagged):
