@@ -33,3 +33,17 @@ class UntrustedProbe(Tool):
 
 class TrustedProbe(UntrustedProbe):
     untrusted_code = False
+
+
+class CountingTool(Tool):
+    """Counts, in each process, how often its config was checked."""
+
+    parser = "line"
+    checks = 0
+
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> None:
+        cls.checks += 1
+
+    def finish(self) -> ToolOutput:
+        return ToolOutput(output="done")

@@ -16,7 +16,7 @@ from sglang.lang.ir import SglExpr, SglGen, SglSamplingParams
 
 from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.tools.base import Tool
-from conveyor_sgl.tools.registry import ResolvedTool, check_tool
+from conveyor_sgl.tools.registry import CheckedTool, check_tool
 
 # The keyword arguments of ``sgl.gen`` (after its name), which ``partial_tool`` passes on.
 _GEN_ARGUMENTS = frozenset(inspect.signature(sgl_api.gen).parameters) - {"name"}
@@ -38,19 +38,19 @@ class SglPartialTool(SglGen):
     def __init__(
         self,
         name: str,
-        tool: ResolvedTool,
+        checked: CheckedTool,
         sampling_params: SglSamplingParams,
         *,
         partial: bool,
-        config: dict[str, Any] | None,
         mode: str | None = None,
     ):
         super().__init__(name)
         self.sampling_params = sampling_params
-        self.resolved = tool  # resolved once, here; the session and the wire use it
-        self.tool = tool.name
+        self.checked = checked  # resolved and checked once, here: the session takes it as is
+        self.resolved = checked.tool  # what the wire names
+        self.tool = checked.tool.name
         self.partial = partial
-        self.config = dict(config or {})
+        self.config = dict(checked.config)
         self.mode = mode  # None: server mode where the server has it; "client" / "server"
 
     def __repr__(self) -> str:
@@ -107,12 +107,10 @@ def partial_tool(
     # An unknown tool or a bad option fails when the program is built, not mid-decode.
     if mode not in (None, "client", "server"):
         raise ProgramError(f"partial_tool mode must be None, 'client' or 'server', got {mode!r}")
-    resolved = check_tool(tool, config)
+    checked = check_tool(tool, config)
     # sgl.gen validates and packs the sampling arguments; we reuse its work verbatim.
     plain_gen = sgl_api.gen(name, **gen_args)
-    return SglPartialTool(
-        name, resolved, plain_gen.sampling_params, partial=partial, config=config, mode=mode
-    )
+    return SglPartialTool(name, checked, plain_gen.sampling_params, partial=partial, mode=mode)
 
 
 def tool_result(name: str, timeout: float | None = None) -> SglToolResult:

@@ -40,7 +40,7 @@ from conveyor_sgl.runtime.workers.messages import (
 from conveyor_sgl.runtime.workers.pool import WorkerPool, default_pool
 from conveyor_sgl.tools.base import Tool
 from conveyor_sgl.tools.limits import limits_for
-from conveyor_sgl.tools.registry import ResolvedTool, check_tool
+from conveyor_sgl.tools.registry import CheckedTool, ResolvedTool, check_tool
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class Release(Enum):
 class ToolSession:
     def __init__(
         self,
-        tool: str | type[Tool] | ResolvedTool,
+        tool: str | type[Tool] | ResolvedTool | CheckedTool,
         *,
         pool: WorkerPool | None = None,
         partial: bool = True,
@@ -80,8 +80,10 @@ class ToolSession:
         result_timeout_s: float = 30.0,
     ) -> None:
         self.id = uuid.uuid4().hex
-        # Resolved once: the target, parser and limits below all come from this one value.
-        self.resolved = check_tool(tool, config)
+        # Resolved and checked once (a CheckedTool comes checked): the target, parser, config
+        # and limits below all come from this one value.
+        checked = check_tool(tool, config)
+        self.resolved = checked.tool
         self.tool = self.resolved.name
         self.partial = partial
         self.result_timeout_s = result_timeout_s
@@ -90,7 +92,7 @@ class ToolSession:
         # Limits come from tools/limits.yaml; a dict overrides some fields, a Limits all.
         start = Start(
             target=self.resolved.target,
-            config=dict(config or {}),
+            config=dict(checked.config),
             limits=limits_for(self.resolved, limits),
         )
         encode(Envelope(session=self.id, payload=start))  # a config that cannot travel fails here

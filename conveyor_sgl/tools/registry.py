@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
 
 from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.tools.base import Tool
@@ -136,14 +139,31 @@ def resolve_tool(name: str) -> str:
     )
 
 
-def check_tool(tool: str | type[Tool] | ResolvedTool, config: dict | None = None) -> ResolvedTool:
-    """Fail now, naming the problem, if ``tool`` is not a tool or ``config`` is not valid."""
+@dataclass(frozen=True)
+class CheckedTool:
+    """A resolved tool and a config its class accepted: checked once, in the process that
+    must trust it (the program's, or the server's admission), then carried to the session
+    and the worker without a second check."""
+
+    tool: ResolvedTool
+    config: Mapping[str, Any]
+
+
+def check_tool(
+    tool: str | type[Tool] | ResolvedTool | CheckedTool, config: Mapping[str, Any] | None = None
+) -> CheckedTool:
+    """Fail now, naming the problem, if ``tool`` is not a tool or ``config`` is not valid; a
+    ``CheckedTool`` is returned as it is (with no other config)."""
+    if isinstance(tool, CheckedTool):
+        if config is not None:
+            raise ToolConfigError(f"tool {tool.tool.name!r} was checked with its config already")
+        return tool
     resolved = resolve(tool)
     try:
         resolved.cls.check_config(dict(config or {}))
     except (TypeError, ValueError) as e:
         raise ToolConfigError(f"tool {resolved.name!r}: bad config: {e}") from None
-    return resolved
+    return CheckedTool(resolved, MappingProxyType(dict(config or {})))
 
 
 def load_tool_class(target: str) -> type[Tool]:

@@ -207,7 +207,7 @@ def test_an_import_target_is_refused_before_it_is_imported(probe_module):
     error = refusal(CLOSED, "policy_probe_mod:Probe")
     assert error.status == 403 and "(--tool-allow-import-targets)" in str(error)
     # The target of a registered built-in is that tool, not an import.
-    assert admit(CLOSED, "conveyor_sgl.tools.sql:SqlTool", {}, None).tool.name == "sql"
+    assert admit(CLOSED, "conveyor_sgl.tools.sql:SqlTool", {}, None).checked.tool.name == "sql"
 
 
 def test_a_callable_in_a_config_is_refused_before_it_is_imported(probe_module):
@@ -232,8 +232,8 @@ def test_sql_files_only_inside_the_files_root(tmp_path):
         )
     assert not outside.exists() and not (tmp_path / "x.db").exists()
     inside = admit(policy, "sql", {"database": "ok.db"}, None)
-    assert inside.config == {"database": "ok.db", "files_root": str(root.resolve())}
-    assert admit(CLOSED, "sql", {}, None).config == {"files_root": ""}  # memory only
+    assert inside.checked.config == {"database": "ok.db", "files_root": str(root.resolve())}
+    assert admit(CLOSED, "sql", {}, None).checked.config == {"files_root": ""}  # memory only
     error = refusal(policy, "sql", {"files_root": "/"})
     assert "option 'files_root' of tool 'sql' is set by the server" in str(error)
 
@@ -242,7 +242,7 @@ def test_the_python_tools_abort_on_error_is_a_request_option():
     # It only cuts the request's own decoding short: no limit, nothing the server owns.
     unconfined_ok = ServerPolicy(allow_unconfined=True)  # admission, whatever this kernel has
     config = {"abort_on_error": True, "max_output_bytes": 1000}
-    assert admit(unconfined_ok, "python", config, None).config == config
+    assert admit(unconfined_ok, "python", config, None).checked.config == config
     error = refusal(unconfined_ok, "python", {"abort_on_error": "yes"})
     assert error.status == 400 and "abort_on_error must be true or false" in str(error)
 
@@ -300,7 +300,9 @@ def test_untrusted_code_needs_the_landlock_layer(monkeypatch):
     error = refusal(CLOSED, "python")
     assert error.status == 503
     assert "lacks the landlock layer" in str(error) and "--tool-allow-unconfined" in str(error)
-    assert admit(ServerPolicy(allow_unconfined=True), "python", {}, None).tool.name == "python"
+    assert (
+        admit(ServerPolicy(allow_unconfined=True), "python", {}, None).checked.tool.name == "python"
+    )
     assert admit(CLOSED, "calculator", {}, None)  # trusted tools need no kernel layer
 
 

@@ -13,7 +13,7 @@ from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.tools import registry
 from conveyor_sgl.tools.limits import limits_for
 from conveyor_sgl.tools.python import PythonTool
-from conveyor_sgl.tools.registry import register_tool, resolve
+from conveyor_sgl.tools.registry import check_tool, register_tool, resolve
 
 PYTHON_TARGET = "conveyor_sgl.tools.python:PythonTool"
 
@@ -104,3 +104,25 @@ def test_the_wire_names_a_tool_the_server_knows_by_name_else_by_target():
     local = resolve("program_local_echo")
     assert wire_tool(local, {"tools": ["python"]}) == "tools_for_tests:EchoTool"
     assert wire_tool(python, {"tools": ["sql"]}) == "conveyor_sgl.tools.python:PythonTool"
+
+
+def test_a_config_is_checked_once_in_the_process_that_trusts_it():
+    from resolution_tools import CountingTool
+
+    from conveyor_sgl.runtime.server.admission import admit
+    from conveyor_sgl.runtime.server.policy import ServerPolicy
+
+    CountingTool.checks = 0
+    expr = partial_tool("x", tool=CountingTool, config={"a": 1}, max_tokens=8)
+    assert CountingTool.checks == 1  # when the program was built
+    with ToolSession(expr.checked) as session:  # the executor's session: no second check
+        assert session.resolved == expr.resolved
+    assert check_tool(expr.checked) is expr.checked
+    assert CountingTool.checks == 1
+    # The server's admission checks the request's config (its own trust), and only it.
+    policy = ServerPolicy(allow_import_targets=True)
+    admitted = admit(policy, "resolution_tools:CountingTool", {"a": 2}, None)
+    assert CountingTool.checks == 2 and dict(admitted.checked.config) == {"a": 2}
+    with ToolSession(admitted.checked):
+        pass
+    assert CountingTool.checks == 2

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -34,7 +35,13 @@ from conveyor_sgl.runtime.sandbox.layers import kernel_layers
 from conveyor_sgl.runtime.server.policy import ServerPolicy
 from conveyor_sgl.tools.base import ConfigReferences
 from conveyor_sgl.tools.limits import Limits, LimitsError, limits_for, parse_size
-from conveyor_sgl.tools.registry import ResolvedTool, registered_names_of, resolve, target_of_name
+from conveyor_sgl.tools.registry import (
+    CheckedTool,
+    ResolvedTool,
+    registered_names_of,
+    resolve,
+    target_of_name,
+)
 
 _MEMORY = ("", ":memory:")  # SQLite's private databases: no file
 
@@ -51,10 +58,10 @@ class PolicyError(ConveyorError, ValueError):
 
 @dataclass(frozen=True)
 class Admitted:
-    """What a session may be started with: all three checked against the policy."""
+    """What a session may be started with: both checked against the policy (the config by
+    its tool class too, once: the session takes the ``CheckedTool`` as it is)."""
 
-    tool: ResolvedTool
-    config: dict[str, Any]
+    checked: CheckedTool
     limits: Limits
 
 
@@ -76,7 +83,8 @@ def admit(
     check_references(policy, resolved.cls.config_references(config))
     if option is not None:  # the server's own setting: "" allows no file, ":memory:" only
         config = {**config, option: policy.files_root or ""}
-    admitted = Admitted(resolved, config, tightened(limits_for(resolved), limits))
+    checked = CheckedTool(resolved, MappingProxyType(dict(config)))
+    admitted = Admitted(checked, tightened(limits_for(resolved), limits))
     check_confinement(policy, resolved)
     return admitted
 

@@ -142,10 +142,9 @@ class ServerMode:
         """Admit the request under the policy, then take a worker (blocking: in a thread)."""
         admitted = admit(self.policy, spec.tool, spec.config, spec.limits)
         return ToolSession(
-            admitted.tool,
+            admitted.checked,
             pool=self.pool,
             partial=spec.partial,
-            config=admitted.config,
             limits=admitted.limits,
             mode="server",
             t0=t0,
