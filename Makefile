@@ -17,13 +17,11 @@ $(INSTALLED): pyproject.toml
 model: $(INSTALLED)
 	$(PY) -m conveyor_sgl.runtime.embedded.default_model
 
-# The code program with its timeline, then the short evaluation (tiny model, one repetition,
-# every workload and mode) with its table; its results go to .demo-results/, not eval/results/.
+# On one embedded server (tiny model): the code program with its timeline, then the
+# benchmark's test preset (2 items per workload, one agent, one early abort), and one table of
+# what partial execution saved; its results go to .demo-results/ (ignored), not eval/results/.
 demo: model
-	$(PY) -m programs.code_solver
-	$(PY) -m eval.run --quick --reps 1 --min-cell-s 0 --out-dir .demo-results
-	$(PY) -m eval.benchmark --preset test --groups code-light,validation --skip load \
-		--out-dir .demo-results/benchmark
+	$(PY) -m eval.demo --out-dir .demo-results
 
 # The evaluation on public benchmarks, both models (about an hour here), then its figures:
 # eval/results/benchmark/{eval,fast}-latest.json and eval/results/benchmark/plots/.

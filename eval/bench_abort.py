@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from eval import metrics
+from eval import latency_bound
 from eval.distribution import dist
 from eval.modes import run_once
 from eval.workload import Workload
@@ -48,7 +48,7 @@ def _summary(rows: Sequence[dict[str, Any]], modes: Sequence[str]) -> dict[str, 
             "off": {k: dist(r[k] for r in off.values()) for k in ("latency_s", "decode_s")},
             "on": {k: dist(r[k] for r in on) for k in ("latency_s", "decode_s")},
             "saving": dist(
-                metrics.reduction(off[r["item"]]["latency_s"], r["latency_s"]) for r in on
+                latency_bound.reduction(off[r["item"]]["latency_s"], r["latency_s"]) for r in on
             ),
             "statuses_on": sorted({str(r["status"]) for r in on}),
         }

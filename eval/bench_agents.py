@@ -16,7 +16,7 @@ import sglang as sgl
 from tqdm import tqdm
 
 from conveyor_sgl import partial_tool, tool_result
-from eval import metrics
+from eval import latency_bound
 from eval.datasets.agents import AgentItem
 from eval.distribution import dist
 from eval.modes import MODES, mode_arguments
@@ -52,7 +52,7 @@ def run_agent(item: AgentItem, mode: str, backend: Any) -> dict[str, Any]:
                 "status": tool.get("status"),
                 "expect": w.expect,
                 "decode_s": tool["decode_finished_at"],
-                "wait_s": metrics.tool_wait(tool),
+                "wait_s": latency_bound.tool_wait(tool),
             }
         )
     return {"item": item.item, "mode": mode, "latency_s": latency, "rounds": rounds}
@@ -85,7 +85,7 @@ def summarize(programs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if not mine:
             continue
         paired = [
-            metrics.reduction(sequential[p["item"]], p["latency_s"])
+            latency_bound.reduction(sequential[p["item"]], p["latency_s"])
             for p in mine
             if p["item"] in sequential and mode != "sequential"
         ]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from eval import metrics
+from eval import latency_bound
 from eval.distribution import dist
 from eval.modes import run_once
 from eval.workload import Workload
@@ -44,7 +44,7 @@ def run_load(
         for mode, cell in cells.items():
             mine = cell["latency_s"]
             cell["reduction"] = (
-                metrics.reduction(base["median"], mine["median"])
+                latency_bound.reduction(base["median"], mine["median"])
                 if base and mine and mode != "sequential"
                 else None
             )

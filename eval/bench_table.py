@@ -1,6 +1,7 @@
 """The benchmark's figures as text: per workload and mode, n, median and p10/p90 of the
 latency reduction and of the wait efficiency (the runner's own summaries), then the agents,
-load and early-abort lines, the errors and what was skipped."""
+load and early-abort lines, the errors and what was skipped; a legend under each part, and
+any figure from fewer than ``MIN_ITEMS`` items marked too few to read."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ from collections.abc import Mapping
 from typing import Any
 
 MODES = ("sequential", "client", "server")
+LABELS = {"sequential": "sequential (baseline)", "client": "client", "server": "server"}
+MIN_ITEMS = 5  # below this, a median is within this shared machine's run-to-run noise
+SUMMARY_LEGEND = (
+    f"median [p10, p90] n=N: over N items (10th and 90th percentile); n under {MIN_ITEMS}: "
+    "too few to read (decoding alone varies 10-30% between runs here)"
+)
 
 
 def summary(s: Mapping[str, Any] | None, percent: bool = False) -> str:
@@ -22,7 +29,14 @@ def summary(s: Mapping[str, Any] | None, percent: bool = False) -> str:
             return f"{100 * v:+.1f}%"
         return f"{v:.2f}" if abs(v) < 100 else f"{v:.0f}"  # seconds, ratios; characters
 
-    return f"{f(s['median'])} [{f(s.get('p10'))}, {f(s.get('p90'))}] n={s.get('n', '?')}"
+    return f"{f(s['median'])} [{f(s.get('p10'))}, {f(s.get('p90'))}] {count(s.get('n'))}"
+
+
+def count(n: int | None) -> str:
+    """``n=N``, marked where N is too few to read."""
+    if n is None:
+        return "n=?"
+    return f"n={n}" if n >= MIN_ITEMS else f"n={n} (too few to read)"
 
 
 def share(value: Mapping[str, Any] | float | None) -> str:
@@ -65,10 +79,9 @@ def _header(results: Mapping[str, Any]) -> str:
 
 
 def _groups(results: Mapping[str, Any]) -> list[str]:
-    head = f"{'group':<11} {'mode':<10} {'n':>4} {'latency s median [p10, p90]':<28}"
-    head += f"  {'reduction median [p10, p90]':<34} wait efficiency median [p10, p90]"
-    lines = ["", head, "-" * len(head)]
-    sampled = []
+    head = ["group", "mode", "n", "latency s median [p10, p90]", "reduction median [p10, p90]"]
+    head.append("wait efficiency median [p10, p90]")
+    rows, sampled = [], []
     for group, cell in (results.get("groups") or {}).items():
         if cell.get("sampled"):
             of = f" of {cell['of']}" if cell.get("of") else ""
@@ -77,18 +90,31 @@ def _groups(results: Mapping[str, Any]) -> list[str]:
             m = (cell.get("modes") or {}).get(mode)
             if not m:
                 continue
-            row = f"{group:<11} {mode:<10} {m.get('n', 0):>4} {summary(m.get('latency_s')):<28}"
-            row += f"  {summary(m.get('reduction'), percent=True):<34}"
             # The baseline against itself would only measure noise.
-            row += " -" if mode == "sequential" else f" {summary(m.get('wait_efficiency'))}"
-            lines.append(row)
-    lines.append(
-        "reduction: share of the item's sequential latency saved; wait efficiency: the wait "
-        "after decoding that was hidden, of what could be (each run against itself)"
-    )
+            partial = mode != "sequential"
+            rows.append([
+                group, LABELS[mode], str(m.get("n", 0)), summary(m.get("latency_s")),
+                summary(m.get("reduction"), percent=True) if partial else "-",
+                summary(m.get("wait_efficiency")) if partial else "-",
+            ])  # fmt: skip
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["", _row(head, widths), "-" * (sum(widths) + 2 * (len(widths) - 1))]
+    lines += [_row(r, widths) for r in rows]
+    lines += [
+        "sequential (baseline): partial=False, the tool gets the whole call once decoding "
+        "ends; client / server: partial execution, the tool in the client / inside the server",
+        "reduction: share of the item's own sequential latency saved (negative: slower); "
+        "wait efficiency: the wait after decoding that was hidden, of what could be (each run "
+        "against itself)",
+        SUMMARY_LEGEND,
+    ]
     if sampled:
         lines.append("seeded samples: " + ", ".join(sampled))
     return lines
+
+
+def _row(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
 
 def _agents(results: Mapping[str, Any]) -> list[str]:
@@ -102,6 +128,10 @@ def _agents(results: Mapping[str, Any]) -> list[str]:
             f"{summary(m.get('reduction'), percent=True)}; wait per round "
             f"{summary(m.get('round_wait_s'))}"
         )
+    lines.append(
+        "  latency: the whole program; reduction: against its own sequential run; wait per "
+        "round: for the tool after each round's decoding (n counts rounds)"
+    )
     return lines
 
 
@@ -118,6 +148,10 @@ def _load(results: Mapping[str, Any]) -> list[str]:
                 f"reduction {share(m.get('reduction'))}; throughput "
                 + ("-" if rate is None else f"{rate:.1f}/min")
             )
+    lines.append(
+        "  reduction: of the level's median latencies (one number); throughput: programs "
+        "completed per minute"
+    )
     return lines
 
 
@@ -135,6 +169,7 @@ def _early_abort(results: Mapping[str, Any]) -> list[str]:
                     f"on {summary(on.get(key))}"
                 )
         lines.append(f"  {mode:<7} {'saving':<13} {share(m.get('saving'))}")
+    lines.append("  off / on: abort_on_error; saving: share of the same item's latency with it off")
     return lines
 
 

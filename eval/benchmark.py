@@ -9,7 +9,7 @@ reference text while the decoding is the model's own. Then the multi-turn agents
 levels (1, 4, 8 programs at once) and early abort on the first exception. ``--model fast``
 is the tiny default model (~6 ms/token here, near an 8B model's floor on an H100), ``eval``
 the bigger one (~13 ms/token). Without ``--url`` the embedded server is started (CPU split
-as in ``eval.run``). Writes ``<out-dir>/<model>-<UTC stamp>.json`` and
+as in ``eval.serving``). Writes ``<out-dir>/<model>-<UTC stamp>.json`` and
 ``<model>-latest.json``; a group larger than its preset's limit is a seeded sample (the
 results say so).
 """
@@ -34,7 +34,7 @@ from eval.bench_table import format_table
 from eval.datasets import GROUPS, describe_group, load_group
 from eval.datasets.agents import load_agents
 from eval.modes import MODES
-from eval.run import apply_cpu_split, cpu_split, server
+from eval.serving import apply_cpu_split, cpu_split, server
 
 OUT_DIR = Path(__file__).resolve().parent / "results" / "benchmark"
 # Per preset: items per group (None: all), agents, load (group, items, levels), early abort.

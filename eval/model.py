@@ -22,9 +22,9 @@ from conveyor_sgl.runtime.embedded.default_model import TinyModelConfig, ensure_
 
 # float32: this CPU has no bf16 instructions (no AVX-512), so bf16 matmuls are emulated and
 # slower than float32 ones.
-# The benchmark's slower model. With 4 layers it measured 12.8 ms/token (eval.run, an
-# earlier session) and 7.0 (eval.benchmark, 2026-11-26): the shared host's load moves it;
-# 8 layers keep it near twice the tiny model's 4.2-4.3 ms.
+# The benchmark's slower model. With 4 layers it measured 12.8 ms/token (the retired
+# per-workload runner, an earlier session) and 7.0 (eval.benchmark, 2026-11-26): the shared
+# host's load moves it; 8 layers keep it near twice the tiny model's 4.2-4.3 ms.
 EVAL_MODEL = TinyModelConfig(
     hidden_size=256,
     intermediate_size=768,

@@ -1,4 +1,4 @@
-"""The three ways the runner executes a workload, and the one program they all run.
+"""The three ways the benchmark runs an item, and the one program they all run.
 
 - ``sequential``: the baseline, ``partial_tool(..., partial=False)``: the tool gets the whole
   call once decoding ends (parsed on the client, as stock tool calling would);
@@ -34,8 +34,6 @@ class RunRecord:
     mode: str
     latency_s: float
     tool: dict[str, Any]  # the timeline, as state.get_meta_info(CALL)["tool"]
-    parser_cpu_s: float = 0.0  # CPU spent in parser.feed/close in this process
-    process_cpu_s: float = 0.0  # CPU of this whole process during the run
     round: int = 0  # the round it ran in: the modes of one round run back to back
 
 
@@ -63,16 +61,13 @@ def workload_program(s, w: Workload, tool_args: dict[str, Any]):
     s += sgl.assistant_end()
 
 
-def run_once(w: Workload, mode: str, backend: Any, meter: Any = None) -> RunRecord:
-    """One timed run of ``w`` in ``mode``; ``meter`` (a ParserMeter) counts parser CPU."""
+def run_once(w: Workload, mode: str, backend: Any) -> RunRecord:
+    """One timed run of ``w`` in ``mode``."""
     tool_args = mode_arguments(mode)
-    parser_before = meter.cpu_s if meter is not None else 0.0
-    cpu_before = time.process_time()
     started = time.monotonic()
     state = workload_program.run(w, tool_args, backend=backend)
     state.sync()  # run() returns once the program is submitted, not when it is done
     latency = time.monotonic() - started
-    cpu = time.process_time() - cpu_before
     if state.error():
         raise RuntimeError(f"{w.name}/{mode}: the program failed: {state.error()}")
     tool = state.get_meta_info(CALL)["tool"]
@@ -80,5 +75,4 @@ def run_once(w: Workload, mode: str, backend: Any, meter: Any = None) -> RunReco
         raise ModeUnavailable(
             f"the server did not run the tool (timeline mode {tool.get('mode')!r})"
         )
-    parser_cpu = (meter.cpu_s - parser_before) if meter is not None else 0.0
-    return RunRecord(w.name, mode, latency, tool, parser_cpu, cpu)
+    return RunRecord(w.name, mode, latency, tool)

@@ -1,6 +1,6 @@
-"""One evaluation workload, read from ``eval/workloads/<name>.yaml``.
+"""One evaluation item (``eval/datasets`` builds them from their public sources).
 
-A workload is a prompt, the reference output the tool call is forced to (a regex built with
+An item is a prompt, the reference output the tool call is forced to (a regex built with
 ``re.escape``, so the text is the reference while the timing is the model's own decoding),
 the text around the call, the tool with its config, and a short forced final answer.
 """
@@ -9,14 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
-
-WORKLOAD_DIR = Path(__file__).resolve().parent / "workloads"
-# The order of the table and the plots: the paper's heavy tools first, light ones last.
-WORKLOAD_ORDER = ("code", "search", "planning", "validation", "database", "calculator")
 
 
 @dataclass(frozen=True)
@@ -61,31 +54,3 @@ class Workload:
         if self.end:
             args["stop"] = self.end
         return args
-
-
-def load_workload(path: Path) -> Workload:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise TypeError(f"{path}: a workload file holds one mapping")
-    data.setdefault("name", path.stem)
-    try:
-        return Workload(**data)
-    except TypeError as e:
-        raise ValueError(f"{path}: {e}") from None
-
-
-def load_workloads(
-    names: list[str] | None = None, directory: Path = WORKLOAD_DIR
-) -> list[Workload]:
-    """The workloads in ``directory`` (all, or those named), in the table's order."""
-    found = {p.stem: p for p in directory.glob("*.yaml")}
-    wanted = names or sorted(found, key=_order)
-    missing = [n for n in wanted if n not in found]
-    if missing:
-        raise ValueError(f"no workload file for {missing} in {directory}; have {sorted(found)}")
-    return [load_workload(found[name]) for name in wanted]
-
-
-def _order(name: str) -> tuple[int, str]:
-    rank = WORKLOAD_ORDER.index(name) if name in WORKLOAD_ORDER else len(WORKLOAD_ORDER)
-    return rank, name

@@ -12,8 +12,8 @@ What differs from LLMCompiler, and why: its ``math("question", ["$1"])`` is an L
 reads the search text; the planner's math is a calculator, so it gets the question's own
 numbers and never waits for a search (it is instant; the plan's end still waits for every
 search through ``join``). Questions that scale nothing (pairwise ratios and differences) get
-searches and ``join`` only. Search latency is MODELLED (700 ms per query, as in
-``eval/workloads/planning.yaml``); the math tasks really run in the calculator.
+searches and ``join`` only. Search latency is MODELLED (700 ms per query); the math tasks
+really run in the calculator.
 """
 
 from __future__ import annotations

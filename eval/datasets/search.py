@@ -7,8 +7,8 @@ the four movies named and the four options. The query list is those searches, on
 in the order LLMCompiler's prompts write them. The two things compared are read from the
 question with the patterns comparison questions are written in (``X or Y``, ``X and Y``,
 after the last comma or colon, capitalised names); a question they do not fit is searched
-whole. Search latency is MODELLED (each query sleeps 700 ms in the tool, one query at a time,
-as in ``eval/workloads/search.yaml``); retrieval is real BM25 over local documentation.
+whole. Search latency is MODELLED (each query sleeps 700 ms in the tool, one query at a
+time); retrieval is real BM25 over local documentation.
 """
 
 from __future__ import annotations

@@ -54,6 +54,20 @@ def test_the_table_gives_the_items_medians_per_group_and_mode():
     assert "reduction +20.0%; throughput" in table  # the load's server reduction (one number)
 
 
+def test_the_table_labels_the_baseline_marks_small_n_and_has_a_legend_per_part():
+    lines = format_table(make_results()).splitlines()
+    rows = [r for r in lines if r.split()[:1] == ["search"]]
+    assert rows[0].split()[1:4] == ["sequential", "(baseline)", "5"]
+    # Wait efficiency has 4 items (one without a wait to hide): marked; the others are not.
+    assert rows[1].endswith("n=4 (too few to read)") and "n=5 (too few" not in rows[1]
+    legends = [r for r in lines if r.startswith(("sequential (baseline):", "reduction:"))]
+    legends += [r for r in lines if r.startswith(("median [p10, p90]", "  latency:"))]
+    legends += [r for r in lines if r.startswith(("  reduction: of", "  off / on:"))]
+    assert len(legends) == 6
+    agents = next(r for r in lines if r.split()[:1] == ["client"] and "latency" in r)
+    assert "n=3 (too few to read)" in agents
+
+
 def test_early_abort_at_the_top_level_is_read_too(tmp_path):
     results = make_results()
     results["early_abort"] = {"n": 2, **results["early_abort"]["modes"]["client"]}

@@ -14,7 +14,7 @@ from conveyor_sgl.runtime.workers.cpu_affinity import (
     move_to_tool_cpus,
     parse_cpus,
 )
-from eval.run import cpu_split
+from eval.serving import cpu_split
 
 pytestmark = pytest.mark.timeout(60)
 LAST = (os.cpu_count() or 1) - 1

@@ -1,17 +1,16 @@
-"""The latency bound, efficiency, the results file's shape and the workload files."""
+"""The latency bound and efficiency (``eval.latency_bound``), and the per-item cells built
+from them (``eval.results``): from hand-made timelines, and from real tool runs."""
 
 from __future__ import annotations
 
-import json
 import statistics
 
 import pytest
 
-from eval import metrics
+from conveyor_sgl import run_tool
+from eval import latency_bound
 from eval.modes import MODES, RunRecord
-from eval.results import format_table, summarize_workload
-from eval.run import write_results
-from eval.workload import WORKLOAD_ORDER, load_workloads
+from eval.results import summarize_workload
 
 
 def unit(decoded, started, finished, text="x", after=None):
@@ -27,7 +26,7 @@ def timeline(units, decode_end, ready, status="ok"):
 def test_schedule_follows_the_paper_recurrence():
     # f1 = max(0, 1) + 2 = 3; f2 = max(3, 2) + 1 = 4; f3 = max(4, 6) + 0.5 = 6.5
     units = [unit(1, 0, 2), unit(2, 0, 1), unit(6, 0, 0.5)]
-    assert metrics.schedule_finish(units) == pytest.approx(6.5)
+    assert latency_bound.schedule_finish(units) == pytest.approx(6.5)
 
 
 def test_bound_of_a_sequential_run_overlaps_tool_with_decoding():
@@ -35,7 +34,7 @@ def test_bound_of_a_sequential_run_overlaps_tool_with_decoding():
     units = [unit(1, 6.0, 8.0), unit(2, 8.0, 9.0), unit(6, 9.0, 9.5)]
     tool = timeline(units, decode_end=6.0, ready=9.5)
     # 0.5 s before the request and after the result, as measured
-    bound = metrics.bound_from_run(latency_s=10.0, tool=tool)
+    bound = latency_bound.bound_from_run(latency_s=10.0, tool=tool)
     assert bound == pytest.approx(0.5 + 6.5)
     assert bound < 10.0
 
@@ -46,7 +45,7 @@ def test_independent_units_overlap_each_other_in_the_bound():
     units = [unit(d, 5.0, 7.0, after=[]) for d in (1, 2, 4)]
     tool = timeline(units, decode_end=5.0, ready=7.0)
     # done at max(1, 2, 4) + 2 = 6 -> max(6, decode end 5) = 6
-    assert metrics.bound_from_run(latency_s=7.0, tool=tool) == pytest.approx(6.0)
+    assert latency_bound.bound_from_run(latency_s=7.0, tool=tool) == pytest.approx(6.0)
 
 
 def test_plan_tasks_wait_for_their_dependencies_only():
@@ -58,9 +57,9 @@ def test_plan_tasks_wait_for_their_dependencies_only():
         unit(3.5, 10, 11, after=[]),
     ]
     # f = 3, 4, max(3, 3, 4) + 0.5 = 4.5, 4.5 -> done 4.5, decoding ends at 9
-    assert metrics.schedule_finish(units) == pytest.approx(4.5)
+    assert latency_bound.schedule_finish(units) == pytest.approx(4.5)
     units[3]["after"] = None  # a serial unit waits for the one before it: 4.5 + 1
-    assert metrics.schedule_finish(units) == pytest.approx(5.5)
+    assert latency_bound.schedule_finish(units) == pytest.approx(5.5)
 
 
 def test_the_fastest_time_of_each_unit_in_any_run_is_used():
@@ -68,11 +67,11 @@ def test_the_fastest_time_of_each_unit_in_any_run_is_used():
     # (3 s each); a partial run measured them alone (1 s and 2 s).
     sequential = timeline([unit(1, 4.5, 7.5, after=[]), unit(4, 4.5, 7.5, after=[])], 4.5, 7.5)
     partial = timeline([unit(1, 1, 2, after=[]), unit(4, 4, 6, after=[])], 4.5, 6.0)
-    fastest = metrics.fastest_tool_times([sequential, partial])
+    fastest = latency_bound.fastest_tool_times([sequential, partial])
     assert fastest == [1.0, 2.0]
     # f = 1 + 1 = 2 and 4 + 2 = 6 (with its own times: 4 + 3 = 7)
-    assert metrics.bound_from_run(7.5, sequential, fastest) == pytest.approx(6.0)
-    assert metrics.bound_from_run(7.5, sequential) == pytest.approx(7.0)
+    assert latency_bound.bound_from_run(7.5, sequential, fastest) == pytest.approx(6.0)
+    assert latency_bound.bound_from_run(7.5, sequential) == pytest.approx(7.0)
 
 
 def test_a_drifting_machine_is_compared_round_by_round():
@@ -87,7 +86,7 @@ def test_work_after_the_last_unit_is_added_once_at_the_end():
     # A tool whose finish() takes 3 s after its units (python: collecting the output).
     units = [unit(1, 5.0, 5.0), unit(2, 5.0, 5.0), unit(4, 5.0, 5.0)]
     tool = timeline(units, decode_end=5.0, ready=8.0)
-    assert metrics.bound_from_run(latency_s=8.0, tool=tool) == pytest.approx(8.0)
+    assert latency_bound.bound_from_run(latency_s=8.0, tool=tool) == pytest.approx(8.0)
 
 
 def test_bound_of_an_aborted_call_ends_at_the_unit_that_aborted():
@@ -95,7 +94,7 @@ def test_bound_of_an_aborted_call_ends_at_the_unit_that_aborted():
     units = [unit(1, 10.0, 10.1), unit(2, 10.1, 10.2), unit(9, None, None)]
     tool = timeline(units, decode_end=10.0, ready=10.2, status="aborted")
     # decoding could have stopped at 2 (+0.1 s check): 1.1 -> max(1.1, 2) + 0.1 = 2.1
-    assert metrics.bound_from_run(latency_s=11.2, tool=tool) == pytest.approx(1.0 + 2.1)
+    assert latency_bound.bound_from_run(latency_s=11.2, tool=tool) == pytest.approx(1.0 + 2.1)
 
 
 def test_decoding_and_the_tool_wait_after_it_are_reported_apart():
@@ -104,13 +103,13 @@ def test_decoding_and_the_tool_wait_after_it_are_reported_apart():
     # Client, on a machine that happened to decode 25% slower: the units ran while decoding
     # (done at 3 and 4), the result was ready 0.2 s after decoding ended at 5.
     cli_tool = timeline([unit(1.25, 1.25, 3.25), unit(2.5, 3.25, 4.25)], decode_end=5.0, ready=5.2)
-    assert metrics.tool_wait(seq_tool) == pytest.approx(3.0)
-    assert metrics.sequential_wait_of_run(seq_tool) == pytest.approx(3.0)
-    assert metrics.wait_bound_from_run(seq_tool) == pytest.approx(0.0)  # f = 3, 4 <= 4
+    assert latency_bound.tool_wait(seq_tool) == pytest.approx(3.0)
+    assert latency_bound.sequential_wait_of_run(seq_tool) == pytest.approx(3.0)
+    assert latency_bound.wait_bound_from_run(seq_tool) == pytest.approx(0.0)  # f = 3, 4 <= 4
     # Had the client run been sequential: 5 + 2 + 1 (+ its 0.2 s finish) -> a 3.2 s wait;
     # at best (its own decoding): done at 4.25 < 5, so only the 0.2 s finish.
-    assert metrics.sequential_wait_of_run(cli_tool) == pytest.approx(3.2)
-    assert metrics.wait_bound_from_run(cli_tool) == pytest.approx(0.2)
+    assert latency_bound.sequential_wait_of_run(cli_tool) == pytest.approx(3.2)
+    assert latency_bound.wait_bound_from_run(cli_tool) == pytest.approx(0.2)
     records = [
         RunRecord("code", "sequential", 8.0, seq_tool, round=0),
         RunRecord("code", "client", 6.2 + 1.0, cli_tool, round=0),
@@ -123,24 +122,22 @@ def test_decoding_and_the_tool_wait_after_it_are_reported_apart():
     assert client["wait_efficiency"] == pytest.approx(1.0)
     assert cells["sequential"]["wait_efficiency"] == pytest.approx(0.0)
     assert client["efficiency"] < 0.3  # the latency saw mostly the slower decoding
-    assert "w.eff.client" in format_table({"ms_per_token": 1.0, "workloads": {"code": cells}})
 
 
 def test_efficiency_and_reduction():
-    assert metrics.efficiency(10.0, 7.0, 6.0) == pytest.approx(0.75)
-    assert metrics.efficiency(10.0, 10.5, 6.0) == pytest.approx(-0.125)
-    assert metrics.efficiency(10.0, 9.0, 10.0) is None  # nothing to save
-    assert metrics.reduction(10.0, 7.0) == pytest.approx(0.3)
+    assert latency_bound.efficiency(10.0, 7.0, 6.0) == pytest.approx(0.75)
+    assert latency_bound.efficiency(10.0, 10.5, 6.0) == pytest.approx(-0.125)
+    assert latency_bound.efficiency(10.0, 9.0, 10.0) is None  # nothing to save
+    assert latency_bound.reduction(10.0, 7.0) == pytest.approx(0.3)
 
 
 def record(mode, latency, ready=None, round=0):
     units = [unit(1, 4.0, 6.0), unit(2, 6.0, 7.0)]
     tool = timeline(units, decode_end=4.0, ready=ready or latency - 1.0)
-    return RunRecord("code", mode, latency, tool, parser_cpu_s=0.001, process_cpu_s=1.0,
-                     round=round)  # fmt: skip
+    return RunRecord("code", mode, latency, tool, round=round)
 
 
-def test_results_have_the_issue_shape(tmp_path):
+def test_cells_have_the_bound_efficiency_and_a_skip_reason():
     records = [record("sequential", 8.0, round=0), record("sequential", 8.2, round=1),
                record("client", 6.0, round=0)]  # fmt: skip
     cells = summarize_workload(records, skipped={"server": "no server mode here"})
@@ -155,20 +152,31 @@ def test_results_have_the_issue_shape(tmp_path):
     assert cells["client"]["reduction"] == pytest.approx(0.25)
     assert cells["server"] == {"latency_s": None, "bound_s": None, "efficiency": None,
                                "runs": 0, "skipped": "no server mode here"}  # fmt: skip
-    results = {"ms_per_token": 12.5, "model": {"parameters": 1}, "workloads": {"code": cells}}
-    paths = write_results(results, tmp_path)
-    loaded = json.loads(paths[1].read_text())
-    assert paths[1].name == "latest.json" and loaded == json.loads(paths[0].read_text())
-    assert isinstance(loaded["ms_per_token"], float)
-    table = format_table(loaded)
-    assert "code" in table and "skip" in table and "+25.0%" in table
 
 
-def test_every_workload_file_loads_and_forces_its_reference():
-    import re
+PROGRAM = ["import time\n", "time.sleep(0.3)\n", "x = sum(range(1000))\n", "time.sleep(0.3)\n",
+           "print(x)\n"]  # fmt: skip
+ANSWER_S = 0.05  # stands for the final decode after the result
 
-    workloads = load_workloads()
-    assert [w.name for w in workloads] == list(WORKLOAD_ORDER)
-    for w in workloads:
-        assert re.fullmatch(w.call_regex, w.reference + w.end), w.name
-        assert w.max_tokens > len(w.reference)
+
+def tool_run(partial: bool, round_no: int) -> RunRecord:
+    """The python tool through the parser, a session and a worker process; the pauses
+    between chunks stand for decoding."""
+    result = run_tool("python", PROGRAM, partial=partial, chunk_interval=0.15, timeout=30)
+    assert result.status == "ok", result.error
+    tool = result.to_dict()
+    mode = "client" if partial else "sequential"
+    return RunRecord("code", mode, tool["result_ready_at"] + ANSWER_S, tool, round=round_no)
+
+
+@pytest.mark.timeout(120)
+def test_real_partial_runs_beat_sequential_and_respect_the_bound():
+    records = [tool_run(partial, r) for r in range(2) for partial in (False, True)]
+    cells = summarize_workload(records, skipped={"server": "not measured in this test"})
+    seq, client = cells["sequential"], cells["client"]
+    # The sleeps overlap the pauses between chunks only when the tool runs partially.
+    assert client["latency_s"] < seq["latency_s"]
+    assert seq["bound_s"] < seq["latency_s"]
+    assert client["efficiency"] is not None and client["efficiency"] > 0
+    assert client["wait_s"] < seq["wait_s"]
+    assert cells["server"]["skipped"] == "not measured in this test"
