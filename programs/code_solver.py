@@ -54,8 +54,8 @@ def solve(s, task, code_regex=None, partial=True, mode=None):
     s += sgl.assistant_end()
 
 
-def print_timeline(tool: dict) -> None:
-    print(f"status={tool['status']} mode={tool['mode']} error={tool['error']}")
+def print_timeline(tool: dict, label: str) -> None:
+    print(f"{label}: status={tool['status']} error={tool['error']}")
     print(f"{'unit':<44} {'decoded':>8} {'sent':>8} {'started':>8} {'finished':>8}")
     for unit in tool["units"]:
         first_line = unit["text"].strip().splitlines()[0][:42]
@@ -90,10 +90,14 @@ def main() -> None:
         for partial in (False, True):
             state = run_once(partial)
             tool = state.get_meta_info("code")["tool"]
-            label = "partial execution" if partial else "sequential baseline"
+            label = (
+                f"partial execution ({tool['mode']} mode)"
+                if partial
+                else "sequential baseline (the tool starts when decoding ends)"
+            )
             print(f"\n=== {label} ===")
             print("tool output:\n" + tool["output"])
-            print_timeline(tool)
+            print_timeline(tool, label)
             answer = state.get_meta_info("answer")
             print(
                 f"answer: cached_tokens={answer['cached_tokens']} of "

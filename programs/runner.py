@@ -48,9 +48,14 @@ def demo(
         for partial in (False, True):
             state = run_once(partial)
             tool = state.get_meta_info(tool_var)["tool"]
-            print(f"\n=== {'partial execution' if partial else 'sequential baseline'} ===")
+            label = (
+                f"partial execution ({tool['mode']} mode)"
+                if partial
+                else "sequential baseline (the tool starts when decoding ends)"
+            )
+            print(f"\n=== {label} ===")
             print("tool output:\n" + tool["output"])
-            print_timeline(tool)
+            print_timeline(tool, label)
             print(f"{answer_var}: {state[answer_var]!r}")
         if extra is not None:
             extra()
