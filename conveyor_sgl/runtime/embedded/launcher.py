@@ -5,7 +5,9 @@
 Every flag this launcher does not know goes to SGLang unchanged. It only adds defaults the
 user did not give: the embedded model when there is no `--model-path`, host 127.0.0.1,
 SGLANG_CACHE_DIR under conveyor_sgl's cache, and, on a machine without a GPU, SGLang's CPU
-engine with torch-native attention, a bounded KV pool and an idle scheduler that sleeps.
+engine with torch-native attention, a bounded KV pool, an idle scheduler that sleeps and
+the CPU stand-in for `sgl_kernel` first on PYTHONPATH; `--dry-run` prints all of it.
+`sglang serve --model-type conveyor` (`runtime/server/serve_backend.py`) adds the same.
 """
 
 from __future__ import annotations
@@ -84,6 +86,18 @@ def plan_launch(
             if not given.intersection(flags):
                 args += addition
     return LaunchPlan(argv=args, env=env, cpu=cpu)
+
+
+def launch_environment(plan: LaunchPlan, environ: Mapping[str, str]) -> dict[str, str]:
+    """Every environment variable the launch sets: the plan's and, on CPU, PYTHONPATH with the
+    `sgl_kernel` stand-in first (as `apply_plan` sets it), so a dry run can print them all and
+    a process that has already imported SGLang can start a fresh one with them."""
+    env = dict(plan.env)
+    if plan.cpu:
+        from conveyor_sgl.runtime.embedded.cpu_kernels import build_pythonpath
+
+        env["PYTHONPATH"] = build_pythonpath(environ.get("PYTHONPATH", ""))
+    return env
 
 
 def given_flags(argv: Sequence[str]) -> set[str]:
@@ -177,7 +191,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     server_mode = {ENABLE_ENV: "1" if ours.tool_partial_execution else "0"}
     plan = replace(plan, env={**plan.env, **server_mode, **policy_env(parser, ours), **cpu_env})
     if ours.dry_run:
-        print(json.dumps({"argv": plan.argv, "env": plan.env, "cpu": plan.cpu}, indent=2))
+        env = launch_environment(plan, os.environ)
+        print(json.dumps({"argv": plan.argv, "env": env, "cpu": plan.cpu}, indent=2))
         return
     if POLICY_ENV in plan.env:
         print(f"conveyor_sgl server-mode policy: {plan.env[POLICY_ENV]}", flush=True)
@@ -204,7 +219,9 @@ def _cpu_split(parser: argparse.ArgumentParser, ours: argparse.Namespace) -> dic
 
 
 def apply_plan(plan: LaunchPlan) -> None:
-    # Before any sglang.srt import: SGLang reads SGLANG_USE_CPU_ENGINE at module load.
+    """Set what `launch_environment` lists in this process (and so its children).
+
+    Before any sglang.srt import: SGLang reads SGLANG_USE_CPU_ENGINE at module load."""
     os.environ.update(plan.env)
     if plan.cpu:
         from conveyor_sgl.runtime.embedded.cpu_kernels import install_shim
