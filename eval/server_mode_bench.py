@@ -29,8 +29,8 @@ import sglang as sgl
 from sglang.lang.ir import SglSamplingParams
 
 from conveyor_sgl import partial_tool, tool_result
-from conveyor_sgl.primitives.endpoint import Endpoint, build_payload
 from conveyor_sgl.parsers.stop_text import StopHoldback
+from conveyor_sgl.primitives.endpoint import Endpoint, build_payload
 from conveyor_sgl.runtime.server.plugin import SERVER_TIME_KEY
 from conveyor_sgl.runtime.session import ToolSession
 from programs.code_solver import REFERENCE_CODE, TASK, forced, solve

@@ -164,7 +164,7 @@ def test_shim_is_what_sgl_kernel_resolves_to_here_and_in_spawned_children(tmp_pa
     script = tmp_path / "probe.py"
     script.write_text(SHIM_PROBE)
     # Only the package root: the shim must come from install_shim() itself.
-    env = {"PYTHONPATH": str(SHIM_DIR.parents[3]), "PATH": "/usr/bin:/bin"}
+    env = {"PYTHONPATH": str(SHIM_DIR.parents[4]), "PATH": "/usr/bin:/bin"}
     out = subprocess.run(
         [sys.executable, str(script)],
         check=False,

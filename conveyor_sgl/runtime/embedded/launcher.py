@@ -7,7 +7,7 @@ user did not give: the embedded model when there is no `--model-path`, host 127.
 SGLANG_CACHE_DIR under conveyor_sgl's cache, and, on a machine without a GPU, SGLang's CPU
 engine with torch-native attention, a bounded KV pool, an idle scheduler that sleeps and
 the CPU stand-in for `sgl_kernel` first on PYTHONPATH; `--dry-run` prints all of it.
-`sglang serve --model-type conveyor` (`runtime/server/serve_backend.py`) adds the same.
+`sglang serve --model-type conveyor` (`runtime/embedded/serve_backend.py`) adds the same.
 """
 
 from __future__ import annotations

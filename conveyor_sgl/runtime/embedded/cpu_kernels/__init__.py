@@ -50,7 +50,9 @@ def install_shim(env: MutableMapping[str, str] | None = None) -> None:
 
 
 def build_pythonpath(current: str) -> str:
-    shim, package_root = str(SHIM_DIR), str(SHIM_DIR.parents[3])
+    # The directory that holds the conveyor_sgl package (shim/ is conveyor_sgl/runtime/
+    # embedded/cpu_kernels/shim), so the server's processes import it as the runtime does.
+    shim, package_root = str(SHIM_DIR), str(SHIM_DIR.parents[4])
     kept = [p for p in current.split(os.pathsep) if p and p not in (shim, package_root)]
     return os.pathsep.join([shim, *kept, package_root])
 

@@ -20,11 +20,11 @@ import requests
 import sglang as sgl
 
 from conveyor_sgl import partial_tool, tool_result
-from conveyor_sgl.runtime.embedded import launcher
+from conveyor_sgl.runtime.embedded import launcher, serve_backend
 from conveyor_sgl.runtime.embedded.cpu_kernels import SHIM_DIR
 from conveyor_sgl.runtime.embedded.default_model import ensure_default_model
 from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
-from conveyor_sgl.runtime.server import cli_flags, serve_backend
+from conveyor_sgl.runtime.server import cli_flags
 from conveyor_sgl.runtime.server.plugin import ENABLE_ENV
 from conveyor_sgl.runtime.server.policy import POLICY_ENV, ServerPolicy
 from conveyor_sgl.runtime.server.protocol import SERVER_TIME_KEY
