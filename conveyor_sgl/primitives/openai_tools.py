@@ -37,7 +37,8 @@ from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.primitives.json_field_stream import FieldStreamError, JsonFieldStream
 from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.runtime.timeline import ToolResult, ToolTimeline, appended_text
-from conveyor_sgl.tools.registry import ToolConfigError, check_tool
+from conveyor_sgl.runtime.tool_call import CallDriver
+from conveyor_sgl.tools.registry import CheckedTool, ToolConfigError, check_tool
 
 
 class ToolCallError(ConveyorError, ValueError):
@@ -52,10 +53,14 @@ class ToolSpec:
     argument: str | None = None  # a string field streamed into the tool; None: the whole JSON
     config: Mapping[str, Any] | None = None
     partial: bool = True  # False: the sequential baseline (the tool starts when the call ends)
+    checked: CheckedTool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Fail when the spec is written, as partial_tool does, not in the middle of a stream.
-        resolved = check_tool(self.tool, dict(self.config or {}))
+        # Fail when the spec is written, as partial_tool does, not in the middle of a stream;
+        # the checked tool is what every call's session starts from (no second check).
+        checked = check_tool(self.tool, dict(self.config or {}))
+        object.__setattr__(self, "checked", checked)
+        resolved = checked.tool
         if self.argument is None and resolved.parser != "json":
             raise ToolConfigError(
                 f"tool {self.tool!r} reads {resolved.parser!r} text, not JSON arguments: "
@@ -130,11 +135,11 @@ class _Verdict(Enum):
 
 @dataclass
 class _CallStream:
-    """One call while it streams: its session and, for a field, the field reader."""
+    """One call while it streams: its tool's driver and, for a field, the field reader."""
 
     call: ToolCall
     spec: ToolSpec | None = None
-    session: ToolSession | None = None
+    driver: CallDriver | None = None
     reader: JsonFieldStream | None = None
     error: str | None = None  # the arguments could not feed the tool
     ended: bool = False  # end_input sent
@@ -184,8 +189,8 @@ class PartialToolCalls:
         """Why a tool asked to stop decoding (e.g. an invalid field), or None. A call whose
         arguments are complete can still abort: its last field is checked after it ended."""
         for stream in self._ordered():
-            if stream.session is not None and stream.not_run is None:
-                reason = stream.session.abort_reason
+            if stream.driver is not None and stream.not_run is None:
+                reason = stream.driver.abort_reason
                 if reason is not None:
                     return reason
         return None
@@ -206,10 +211,10 @@ class PartialToolCalls:
                 continue
             self._release(stream)
             self._end(stream, now, cut_short=aborted is not None)
-            if self._verdict(stream) is _Verdict.PENDING and stream.session is not None:
-                stream.session.wait(max(deadline - time.monotonic(), 0.0))
+            if self._verdict(stream) is _Verdict.PENDING and stream.driver is not None:
+                stream.driver.wait(deadline)
             if self._verdict(stream) is _Verdict.ABORTED:
-                reason = stream.session.abort_reason if stream.session is not None else None
+                reason = stream.driver.abort_reason if stream.driver is not None else None
         calls = []
         for stream in self._ordered():
             stream.call.arguments = "".join(stream.parts)
@@ -221,8 +226,8 @@ class PartialToolCalls:
     def close(self) -> None:
         """Give up every call that has no result yet (its worker is ended)."""
         for stream in self._streams.values():
-            if stream.session is not None:
-                stream.session.cancel("the tool calls were given up")
+            if stream.driver is not None:
+                stream.driver.cancel("the tool calls were given up")
 
     def _feed_call(self, piece: Any, now: float) -> None:
         stream = self._streams.get(piece.index)
@@ -241,14 +246,14 @@ class PartialToolCalls:
             call.name += function.name
         delta = (function.arguments if function is not None else None) or ""
         stream.parts.append(delta)
-        if stream.session is None and stream.spec is None and call.name in self.tools:
+        if stream.driver is None and stream.spec is None and call.name in self.tools:
             self._start(stream)
             delta = "".join(stream.parts)  # whatever came before the name was known
         if not delta or stream.spec is None:
             return
         if stream.held is not None:
             stream.held.append((delta, now))
-        elif stream.session is not None and not stream.ended and stream.error is None:
+        elif stream.driver is not None and not stream.ended and stream.error is None:
             self._feed_arguments(stream, delta, now)
 
     def _ordered(self) -> list[_CallStream]:
@@ -268,16 +273,16 @@ class PartialToolCalls:
         return True
 
     def _verdict(self, stream: _CallStream) -> _Verdict:
-        session = stream.session
+        driver = stream.driver
         if stream.not_run is not None:
             return _Verdict.ABORTED
-        if session is None or stream.spec is None or stream.error is not None:
+        if driver is None or stream.spec is None or stream.error is not None:
             return _Verdict.OK  # no tool, or an error result: nothing to abort
-        if session.abort_reason is not None:
+        if driver.abort_reason is not None:
             return _Verdict.ABORTED
         if not stream.ended:
             return _Verdict.PENDING  # still fed (or held)
-        if not _may_abort(session, stream.spec) or session.wait(0.0) is not None:
+        if not _may_abort(driver, stream.spec) or driver.wait(until=0.0) is not None:
             return _Verdict.OK  # its result is in: an abort would have come before it
         return _Verdict.PENDING
 
@@ -285,25 +290,25 @@ class PartialToolCalls:
         """Give a held call the input that arrived while an earlier call might abort."""
         held, stream.held = stream.held, None
         for delta, at in held or []:
-            if stream.session is not None and not stream.ended and stream.error is None:
+            if stream.driver is not None and not stream.ended and stream.error is None:
                 self._feed_arguments(stream, delta, at)
 
     def _skip(self, stream: _CallStream, reason: str) -> None:
         stream.held = None
         stream.not_run = f"not run: an earlier tool call aborted the message ({reason})"
-        if stream.session is not None:
-            stream.session.cancel(stream.not_run)
+        if stream.driver is not None:
+            stream.driver.cancel(stream.not_run)
 
     def _start(self, stream: _CallStream) -> None:
         spec = stream.spec = self.tools[stream.call.name]
         try:
-            stream.session = ToolSession(
-                spec.tool,
+            session = ToolSession(
+                spec.checked,
                 partial=spec.partial,
-                config=dict(spec.config or {}),
                 t0=self.t0,
                 result_timeout_s=self.timeout_s,
             )
+            stream.driver = CallDriver(session)
         # No worker (pool busy or shut down, a failed start) or a config that cannot travel:
         # this call's error result, while the other calls of the message still run.
         except (RuntimeError, OSError, ValueError) as e:
@@ -311,23 +316,22 @@ class PartialToolCalls:
         stream.reader = JsonFieldStream(spec.argument) if spec.argument else None
 
     def _feed_arguments(self, stream: _CallStream, delta: str, now: float) -> None:
-        assert stream.session is not None  # noqa: S101 - the caller checked
+        assert stream.driver is not None  # noqa: S101 - the caller checked
         if stream.reader is None:
-            stream.session.feed_text(delta, now)
+            stream.driver.feed(delta, now)
             return
         try:
             text = stream.reader.feed(delta)
         except FieldStreamError as e:
             self._fail(stream, str(e))
             return
-        if text:
-            stream.session.feed_text(text, now)
+        stream.driver.feed(text, now)
         if stream.reader.done:  # the string closed: the tool has its whole input
-            stream.session.end_input(now)
+            stream.driver.end(now)
             stream.ended = True
 
     def _end(self, stream: _CallStream, now: float, cut_short: bool = False) -> None:
-        if stream.ended or stream.session is None or stream.error is not None:
+        if stream.ended or stream.driver is None or stream.error is not None:
             return
         if stream.held is not None:
             return  # ended when it is released
@@ -338,13 +342,13 @@ class PartialToolCalls:
             except FieldStreamError as e:
                 self._fail(stream, str(e))
                 return
-        stream.session.end_input(now)
+        stream.driver.end(now)
 
     def _fail(self, stream: _CallStream, error: str) -> None:
         name = stream.call.name
         stream.error = f"tool call {name!r}: {error}"
-        if stream.session is not None:
-            stream.session.cancel(stream.error)
+        if stream.driver is not None:
+            stream.driver.cancel(stream.error)
 
     def _result(self, stream: _CallStream, deadline: float) -> ToolResult | None:
         if stream.spec is None:
@@ -353,18 +357,17 @@ class PartialToolCalls:
             timeline = ToolTimeline(status="aborted", error=stream.not_run)
             timeline.result_ready_at = time.monotonic()
             return ToolResult(timeline, self.t0)
-        if stream.error is not None or stream.session is None:
+        if stream.error is not None or stream.driver is None:
             timeline = ToolTimeline(status="error", error=stream.error)
             timeline.result_ready_at = time.monotonic()
             return ToolResult(timeline, self.t0)
-        # Not below a poll's length: a result already waiting must not read as a timeout.
-        return stream.session.result(max(deadline - time.monotonic(), 0.05))
+        return stream.driver.result(deadline)
 
 
-def _may_abort(session: ToolSession, spec: ToolSpec) -> bool:
+def _may_abort(driver: CallDriver, spec: ToolSpec) -> bool:
     """Whether the worker may still ask to stop decoding after the input ended
     (``Tool.may_abort``; a parse error is known here, at once)."""
-    return session.resolved.cls.may_abort(dict(spec.config or {}))
+    return driver.session.resolved.cls.may_abort(dict(spec.config or {}))
 
 
 def run_tool_calls(

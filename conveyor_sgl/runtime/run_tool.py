@@ -12,6 +12,7 @@ from typing import Any
 
 from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.runtime.timeline import ToolResult
+from conveyor_sgl.runtime.tool_call import CallDriver
 from conveyor_sgl.runtime.workers.pool import WorkerPool
 from conveyor_sgl.tools.base import Tool
 from conveyor_sgl.tools.limits import Limits
@@ -40,11 +41,11 @@ def run_tool(
     if isinstance(chunks, str):
         chunks = [chunks]
     with ToolSession(tool, pool=pool, partial=partial, config=config, limits=limits, t0=t0) as s:
+        call = CallDriver(s)
         for i, chunk in enumerate(chunks):
             if i and chunk_interval > 0:
                 time.sleep(chunk_interval)
-            s.feed_text(chunk, now=time.monotonic())
-            if s.abort_reason is not None:
+            if call.feed(chunk, time.monotonic()):
                 break
-        s.end_input()
-        return s.result(timeout_s=timeout)
+        call.end()
+        return call.result(time.monotonic() + timeout)
