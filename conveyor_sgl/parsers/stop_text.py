@@ -4,7 +4,10 @@ Requests go out with ``no_stop_trim`` so that the token ids and the text they co
 step; what a program (and a tool's parser) sees is the text with the matched stop string cut
 off, exactly as stock SGLang would show it. While streaming, the first tokens of a stop
 string arrive before the server knows it matched (``<END_OF_QUERIES>`` is several tokens),
-so a tool is fed through ``StopHoldback``, shared by client and server mode.
+so the text is cut through ``StopHoldback``, once per stream, by the side that parses it
+(``runtime.tool_call.CallDriver.take``): the client in client mode, the server in server
+mode, which sends the text it showed the tool with each event; the other side holds back
+nothing.
 """
 
 from __future__ import annotations

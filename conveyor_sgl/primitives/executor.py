@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Callable, Generator
+from collections.abc import Generator, Iterable
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,16 +34,20 @@ from conveyor_sgl.primitives.token_ledger import (
     visible_text,
 )
 from conveyor_sgl.runtime.session import ToolSession
-from conveyor_sgl.runtime.timeline import appended_text
+from conveyor_sgl.runtime.timeline import ToolResult, appended_text
+from conveyor_sgl.runtime.tool_call import CallDriver
 
 DEFAULT_RESULT_TIMEOUT_S = 120.0
+# A generation's events, each with the new text it shows (stop strings held back).
+Shown = Generator[tuple[GenerateEvent, str], None, None]
 _PENDING_ATTR = "_conveyor_pending_tools"
 
 
 class Pending(Protocol):
-    """A partial tool whose decoding ended: ``finish`` gives its ``meta_info["tool"]``."""
+    """A partial tool whose decoding ended: ``finish`` gives its result, its timeline's zero
+    the moment the generation's request was sent (``to_dict()`` is ``meta_info["tool"]``)."""
 
-    def finish(self, timeout_s: float, name: str) -> dict[str, Any]: ...
+    def finish(self, timeout_s: float) -> ToolResult: ...
 
     def close(self) -> None:
         """Cancel the tool if it is still running (idempotent)."""
@@ -50,41 +55,37 @@ class Pending(Protocol):
 
 @dataclass
 class PendingTool:
-    session: ToolSession
+    call: CallDriver
     sent_at: float  # monotonic time the generation's request was sent: the timeline's zero
 
-    def finish(self, timeout_s: float, name: str) -> dict[str, Any]:
-        return self.session.result(timeout_s=timeout_s).to_dict(self.sent_at)
+    def finish(self, timeout_s: float) -> ToolResult:
+        result = self.call.result(time.monotonic() + timeout_s)
+        return ToolResult(result.timeline, self.sent_at)
 
     def close(self) -> None:
-        self.session.cancel("the program ended without taking the tool's result")
+        self.call.cancel("the program ended without taking the tool's result")
 
 
 def execute_partial_tool(s: Any, expr: SglPartialTool) -> None:
     endpoint = Endpoint.of_backend(s.backend)
     if choose_mode(expr.mode, endpoint) == "server":
         return _execute_partial_tool_in_server(s, expr, endpoint)
-    session = ToolSession(expr.resolved, partial=expr.partial, config=expr.config, mode="client")
+    session = ToolSession(expr.checked, partial=expr.partial, mode="client")
     # If the program never reaches tool_result, the worker still ends with the program.
     weakref.finalize(s, session.cancel)
     prompt_text = s.text_
     payload = _payload(s, expr, endpoint)
+    call = CallDriver(session, _stops(payload))  # this side parses: it holds back stops
     sent_at = time.monotonic()
     try:
-        final = _stream_generation(
-            s,
-            expr.name,
-            endpoint.generate_stream(payload),
-            _stops(payload),
-            on_delta=session.feed_text,
-            stop=lambda event: session.abort_reason is not None and _abort(endpoint, event),
-        )
+        events = endpoint.generate_stream(payload)
+        final = _stream_generation(s, expr.name, _fed(call, events, endpoint))
     except BaseException:
         session.cancel()
         raise
-    session.end_input()
+    call.end()
     set_ledger(s, ledger_after(prompt_text, final, payload))
-    _pending(s)[expr.name] = PendingTool(session, sent_at)
+    _pending(s)[expr.name] = PendingTool(call, sent_at)
 
 
 def _execute_partial_tool_in_server(s: Any, expr: SglPartialTool, endpoint: Endpoint) -> None:
@@ -97,7 +98,8 @@ def _execute_partial_tool_in_server(s: Any, expr: SglPartialTool, endpoint: Endp
     call = ServerToolCall(endpoint, body, tool=expr.tool, routing_text=prompt_text)
     weakref.finalize(s, call.close)
     try:
-        final = _stream_generation(s, expr.name, call.generation(), _stops(generate))
+        # The server parsed the stream and held back its stop strings: its text is shown.
+        final = _stream_generation(s, expr.name, call.generation())
     except BaseException:
         call.close()
         raise
@@ -115,10 +117,10 @@ def execute_tool_result(s: Any, expr: SglToolResult) -> None:
             f"s += partial_tool({expr.name!r}, tool=...) before it, and take each result once"
         )
     timeout = expr.timeout if expr.timeout is not None else DEFAULT_RESULT_TIMEOUT_S
-    tool = pending.finish(timeout, expr.name)
-    s._execute_fill(appended_text(tool["status"], tool["output"], tool["error"]))
+    result = pending.finish(timeout)
+    s._execute_fill(appended_text(result.status, result.output, result.error))
     meta = dict(s.meta_info.get(expr.name) or {})
-    meta["tool"] = tool
+    meta["tool"] = result.to_dict()
     s.meta_info[expr.name] = meta
     s.variable_event[tool_event_key(expr.name)].set()
 
@@ -130,7 +132,8 @@ def execute_gen_with_ids(s: Any, expr: SglGen) -> None:
     prompt_text = s.text_
     payload = _payload(s, expr, endpoint)
     if s.stream:
-        final = _stream_generation(s, expr.name, endpoint.generate_stream(payload), _stops(payload))
+        events = endpoint.generate_stream(payload)
+        final = _stream_generation(s, expr.name, _held_back(events, _stops(payload)))
     else:
         final = endpoint.generate(payload)
         comp = visible_text(final)
@@ -154,44 +157,26 @@ def _payload(s: Any, expr: SglGen, endpoint: Endpoint) -> dict[str, Any]:
     return payload
 
 
-def _stream_generation(
-    s: Any,
-    name: str,
-    events: Generator[GenerateEvent, None, None],
-    stops: str | list[str] | None,
-    on_delta: Callable[[str], object] | None = None,
-    stop: Callable[[GenerateEvent], bool] = lambda event: False,
-) -> GenerateEvent:
-    """Stream one generation into variable ``name`` and hand each new piece of text to
-    ``on_delta``; ``stop(event)`` ends it early. The text never shows any part of a stop
-    string (held back until it is known not to be one), so the variable ends as stock
-    SGLang's trimmed text and a tool never parses a stop string."""
+def _stream_generation(s: Any, name: str, pieces: Shown) -> GenerateEvent:
+    """Stream one generation into variable ``name``: each event with the new text it shows.
+    The text never shows any part of a stop string (held back, by whichever side parses the
+    stream, until it is known not to be one), so the variable ends as stock SGLang's trimmed
+    text and a tool never parses a stop string."""
     s.variables[name] = ""
     if s.stream:
         s.stream_var_event[name].set()
     final: GenerateEvent | None = None
-    holdback = StopHoldback(stops)
     try:
-        for event in events:
+        for event, shown in pieces:
             final = event
-            delta = holdback.delta(event.text, event.meta_info, event.finished)
-            if delta:
-                if on_delta is not None:
-                    on_delta(delta)
-                s.text_ += delta
-                s.variables[name] += delta
+            s.text_ += shown
+            s.variables[name] += shown
             s.meta_info[name] = event.meta_info
             if s.stream:
                 s.stream_var_event[name].set()
                 s.stream_text_event.set()
-            if not event.finished and stop(event):
-                # Stopped early, no stop string matched: what was held back is text too.
-                rest = holdback.rest(event.text)
-                s.text_ += rest
-                s.variables[name] += rest
-                break
     finally:
-        events.close()
+        pieces.close()
         s.variable_event[name].set()
         if s.stream:
             s.stream_var_event[name].set()
@@ -200,16 +185,33 @@ def _stream_generation(
     return final
 
 
+def _held_back(
+    events: Generator[GenerateEvent, None, None], stops: str | Iterable[str] | None
+) -> Shown:
+    """A generation no tool reads: its text, stop strings held back."""
+    holdback = StopHoldback(stops)
+    with closing(events):
+        for event in events:
+            yield event, holdback.delta(event.text, event.meta_info, event.finished)
+
+
+def _fed(
+    call: CallDriver, events: Generator[GenerateEvent, None, None], endpoint: Endpoint
+) -> Shown:
+    """A generation a tool reads (``call.take``); stopped where the tool asks."""
+    with closing(events):
+        for event in events:
+            yield event, call.take(event.text, event.meta_info, event.finished, None)
+            if not event.finished and call.stopped:
+                rid = event.meta_info.get("id")
+                if rid:
+                    endpoint.abort(rid)
+                return
+
+
 def _stops(payload: dict[str, Any]) -> str | list[str] | None:
     """The request's ``stop`` parameter as sent (``StopHoldback`` normalizes it)."""
     return payload.get("sampling_params", {}).get("stop")
-
-
-def _abort(endpoint: Endpoint, event: GenerateEvent) -> bool:
-    rid = event.meta_info.get("id")
-    if rid:
-        endpoint.abort(rid)
-    return True
 
 
 def end_pending(s: Any) -> None:

@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
+import msgspec
 import requests
 
 from conveyor_sgl.errors import ConveyorError
@@ -35,16 +36,17 @@ from conveyor_sgl.primitives.endpoint import (
 )
 from conveyor_sgl.runtime.server.protocol import (
     CARRIER_PATH,
-    DECODE_END,
     ELAPSED_HEADER,
-    EVENT_KEY,
     INFO_PATH,
     PARTIAL_TOOL_PATH,
-    RESULT,
+    TEXT_KEY,
+    DecodeEnd,
     PartialToolRequest,
+    ToolDone,
     carried,
+    decode_event,
 )
-from conveyor_sgl.runtime.timeline import ToolTimeline
+from conveyor_sgl.runtime.timeline import ToolResult, ToolTimeline
 from conveyor_sgl.tools.registry import ResolvedTool
 
 _INFO_ATTR = "_conveyor_server_info"
@@ -107,7 +109,7 @@ def choose_mode(requested: str | None, endpoint: Endpoint) -> str:
 
 class ServerToolCall:
     """One ``POST /conveyor/partial_tool``: read ``generation()`` to the end of decoding,
-    then ``finish(timeout)`` for the tool's timeline dict (the ``meta_info["tool"]``)."""
+    then ``finish(timeout)`` for the tool's result (its timeline counts from our send)."""
 
     def __init__(
         self, endpoint: Endpoint, body: dict[str, Any], tool: str, routing_text: str = ""
@@ -132,29 +134,37 @@ class ServerToolCall:
         elapsed = float(self._response.headers.get(ELAPSED_HEADER, 0.0))
         self.offset = max(0.0, time.monotonic() - self.sent_at - elapsed) / 2
         self._objects = sse_objects(self._response)
-        self._result: Future[dict[str, Any]] = Future()
+        self._result: Future[ToolDone] = Future()
 
-    def generation(self) -> Generator[GenerateEvent, None, None]:
+    def generation(self) -> Generator[tuple[GenerateEvent, str], None, None]:
+        """The generation's events, each with the new text to show (``TEXT_KEY``: the server
+        parses the stream and holds back its stop strings; this side holds back nothing)."""
         for obj in self._objects:
-            if obj.get(EVENT_KEY) == DECODE_END:
-                self._decoded_at = time.monotonic()
-                self.abort_reason = obj.get("abort_reason")
-                self._start_result_reader()
-                return
-            yield generate_event(obj)
+            event = decode_event(obj)
+            if event is None:
+                yield generate_event(obj), obj[TEXT_KEY]
+                continue
+            if not isinstance(event, DecodeEnd):
+                raise EndpointError(f"the server sent {event!r} before decoding ended")
+            self._decoded_at = time.monotonic()
+            self.abort_reason = event.abort_reason
+            self._start_result_reader()
+            return
         raise EndpointError("the server ended the partial tool stream before decoding ended")
 
-    def finish(self, timeout_s: float, name: str) -> dict[str, Any]:
-        """The tool's timeline dict, times in seconds since this call's request was sent."""
+    def finish(self, timeout_s: float) -> ToolResult:
+        """The tool's result, its times in seconds since this call's request was sent."""
         try:
-            tool = self._result.result(timeout=timeout_s)
+            done = self._result.result(timeout=timeout_s)
         except FutureTimeout:
             self.close()  # the server cancels the tool as soon as the connection drops
             error = f"tool {self.tool!r} returned no result within {timeout_s:.3g}s"
             return self._lost(error, "timeout")
         except EndpointError as e:
             return self._lost(f"tool {self.tool!r}: {e}", "error")
-        return shift_timeline(tool, self.offset)
+        # Its times count from the server's receipt, ``offset`` after our send.
+        timeline = msgspec.convert(done.tool, ToolTimeline, from_attributes=True)
+        return ToolResult(timeline, -self.offset)
 
     def close(self) -> None:
         """Drop the connection now, from any thread: the server sees the disconnect at once
@@ -171,12 +181,12 @@ class ServerToolCall:
             self._response.close()  # nobody else reads it: close it here
         # else: the reader thread, woken by the shutdown, closes it in its finally.
 
-    def _lost(self, error: str, status: str) -> dict[str, Any]:
+    def _lost(self, error: str, status: str) -> ToolResult:
         """No result came from the server: the timeline this side knows, as client mode's."""
         timeline = ToolTimeline(mode="server", status=status, error=error)
         timeline.decode_finished_at = self._decoded_at
         timeline.result_ready_at = time.monotonic()
-        return timeline.to_dict(self.sent_at)
+        return ToolResult(timeline, self.sent_at)
 
     def _start_result_reader(self) -> None:
         # The program goes on (fills, other gens) while the tool finishes: read the result
@@ -187,12 +197,12 @@ class ServerToolCall:
         self._reader.start()
 
     def _read_result(self) -> None:
-        tool: dict[str, Any] | None = None
+        tool: ToolDone | None = None
         error: EndpointError | None = None
         try:
             for obj in self._objects:  # to the end: the connection is done with when we answer
-                if obj.get(EVENT_KEY) == RESULT:
-                    tool = obj["tool"]
+                if isinstance(event := decode_event(obj), ToolDone):
+                    tool = event
         except Exception as e:  # noqa: BLE001 - handed to the waiting tool_result as data
             error = e if isinstance(e, EndpointError) else EndpointError(str(e))
         finally:
@@ -213,11 +223,6 @@ def _socket_of(response: requests.Response) -> socket.socket | None:
     connection = getattr(response.raw, "connection", None)
     sock = getattr(connection, "sock", None)
     return sock if isinstance(sock, socket.socket) else None
-
-
-def shift_timeline(tool: dict[str, Any], offset: float) -> dict[str, Any]:
-    """Times since the server received the request -> since the client sent it."""
-    return ToolTimeline.from_dict(tool, t0=offset).to_dict(0.0)
 
 
 def wire_tool(resolved: ResolvedTool, info: dict[str, Any] | None) -> str:

@@ -3,13 +3,17 @@
 All times are absolute ``time.monotonic()`` values (CLOCK_MONOTONIC is system-wide on Linux,
 so the runtime and the worker processes stamp in the same clock). ``to_dict(t0)`` turns them
 into seconds since ``t0``, the moment the generation's request was sent; eval and plots read
-only that dict.
+only that dict. In server mode the timeline crosses the wire as ``protocol.Timeline``, the
+same fields in seconds since the server received the request (``moved``), converted by
+msgspec from and to these classes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+import msgspec
 
 
 @dataclass
@@ -21,24 +25,15 @@ class UnitTiming:
     finished_at: float | None = None  # ... and ended it (worker clock = same clock)
     after: list[int] | None = None  # units whose work it waited for; None: the previous one
 
-    def to_dict(self, t0: float) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "decoded_at": _since(self.decoded_at, t0),
-            "sent_at": _since(self.sent_at, t0),
-            "started_at": _since(self.started_at, t0),
-            "finished_at": _since(self.finished_at, t0),
-            "after": self.after,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], t0: float = 0.0) -> UnitTiming:
-        """The inverse of ``to_dict(t0)``: times since ``t0`` back to the absolute clock."""
-        times = {key: _at(data.get(key), t0) for key in _UNIT_TIMES}
-        return cls(text=data["text"], after=data.get("after"), **times)
-
-
-_UNIT_TIMES = ("decoded_at", "sent_at", "started_at", "finished_at")
+    def moved(self, by: float) -> UnitTiming:
+        """A copy with each time ``by`` seconds later (``-t0``: in seconds since ``t0``)."""
+        return replace(
+            self,
+            decoded_at=_plus(self.decoded_at, by),
+            sent_at=_plus(self.sent_at, by),
+            started_at=_plus(self.started_at, by),
+            finished_at=_plus(self.finished_at, by),
+        )
 
 
 @dataclass
@@ -52,41 +47,23 @@ class ToolTimeline:
     error: str | None = None
     sandbox: list[str] | None = None  # confinement layers in force in the worker
 
-    def to_dict(self, t0: float) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "output": self.output,
-            "error": self.error,
-            "mode": self.mode,
-            "sandbox": self.sandbox,
-            "units": [unit.to_dict(t0) for unit in self.units],
-            "decode_finished_at": _since(self.decode_finished_at, t0),
-            "result_ready_at": _since(self.result_ready_at, t0),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], t0: float = 0.0) -> ToolTimeline:
-        """The inverse of ``to_dict(t0)``: how the client reads the server's timeline (its
-        times count from the server's receipt of the request: ``t0`` moves them to the
-        client's zero)."""
-        return cls(
-            mode=data["mode"],
-            units=[UnitTiming.from_dict(unit, t0) for unit in data.get("units", [])],
-            decode_finished_at=_at(data.get("decode_finished_at"), t0),
-            result_ready_at=_at(data.get("result_ready_at"), t0),
-            status=data.get("status"),
-            output=data.get("output", ""),
-            error=data.get("error"),
-            sandbox=data.get("sandbox"),
+    def moved(self, by: float) -> ToolTimeline:
+        """A copy with each time ``by`` seconds later (``-t0``: in seconds since ``t0``)."""
+        return replace(
+            self,
+            units=[unit.moved(by) for unit in self.units],
+            decode_finished_at=_plus(self.decode_finished_at, by),
+            result_ready_at=_plus(self.result_ready_at, by),
         )
 
+    def to_dict(self, t0: float) -> dict[str, Any]:
+        """Its fields as plain data, times in seconds since ``t0``."""
+        data: dict[str, Any] = msgspec.to_builtins(self.moved(-t0))
+        return data
 
-def _since(t: float | None, t0: float) -> float | None:
-    return None if t is None else t - t0
 
-
-def _at(t: float | None, t0: float) -> float | None:
-    return None if t is None else t + t0
+def _plus(t: float | None, by: float) -> float | None:
+    return None if t is None else t + by
 
 
 @dataclass
@@ -115,7 +92,8 @@ class ToolResult:
 
     @property
     def units(self) -> list[dict[str, Any]]:
-        return [unit.to_dict(self.t0) for unit in self.timeline.units]
+        units: list[dict[str, Any]] = self.to_dict()["units"]
+        return units
 
     def to_dict(self, t0: float | None = None) -> dict[str, Any]:
         return self.timeline.to_dict(self.t0 if t0 is None else t0)

@@ -15,6 +15,7 @@ import pytest
 
 from conveyor_sgl.primitives.endpoint import Endpoint
 from conveyor_sgl.primitives.server_mode import ServerToolCall
+from conveyor_sgl.runtime.server.protocol import EVENT_KEY, TEXT_KEY
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -37,8 +38,10 @@ class SilentToolServer:
             _read_request(conn)
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n")
             conn.sendall(b"Transfer-Encoding: chunked\r\n\r\n")
-            events = [{"text": "x = 1\n", "meta_info": {"finish_reason": "stop"}}]
-            events.append({"conveyor": "decode_end", "abort_reason": None})
+            # The server parsed the stream: what to show is its own text (TEXT_KEY).
+            text, meta = "x = 1\n<END", {"finish_reason": {"type": "stop", "matched": "<END"}}
+            events = [{"text": text, "meta_info": meta, TEXT_KEY: "x = 1\n"}]
+            events.append({EVENT_KEY: "decode_end", "abort_reason": None})
             for event in events:
                 data = b"data: " + json.dumps(event).encode() + b"\n\n"
                 conn.sendall(b"%x\r\n%s\r\n" % (len(data), data))
@@ -77,9 +80,10 @@ def _server() -> Iterator[SilentToolServer]:
 
 def test_a_result_timeout_returns_on_time_and_the_server_sees_the_client_go(server):
     call = ServerToolCall(Endpoint(server.url), {"tool": "python"}, tool="python")
-    assert [event.text for event in call.generation()] == ["x = 1\n"]
+    # The event as the server sent it (the ledger needs its text), with the text to show.
+    assert [(e.text, shown) for e, shown in call.generation()] == [("x = 1\n<END", "x = 1\n")]
     start = time.monotonic()
-    tool = call.finish(0.5, "code")
+    tool = call.finish(0.5).to_dict()
     returned = time.monotonic()
     assert returned - start < 1.0
     assert tool["status"] == "timeout" and tool["mode"] == "server"

@@ -25,7 +25,7 @@ from conveyor_sgl.runtime.server.fair_share import (
     client_of_request,
 )
 from conveyor_sgl.runtime.server.policy import ServerPolicy
-from conveyor_sgl.runtime.server.protocol import DECODE_END, EVENT_KEY, RESULT, SSE_DONE
+from conveyor_sgl.runtime.server.protocol import DECODE_END, EVENT_KEY, RESULT, SSE_DONE, TEXT_KEY
 from conveyor_sgl.runtime.server.routes import ServerMode
 from conveyor_sgl.runtime.server.tool_run import CLIENT_GONE, ServerToolRun
 from conveyor_sgl.runtime.session import ToolSession
@@ -153,6 +153,7 @@ def _run(
     config: dict | None = None,
     max_session_s: float | None = 1.0,
     result_timeout: float = 30.0,
+    stop: str | None = None,
 ) -> tuple[ServerToolRun, Ends, ThreadPoolExecutor]:
     t0 = time.monotonic()
     session = ToolSession(tool, pool=pool, config=config or {}, mode="server", t0=t0)
@@ -160,7 +161,7 @@ def _run(
     executor = ThreadPoolExecutor(4)
     run = ServerToolRun(
         tm,
-        SimpleNamespace(rid=None, sampling_params={}),
+        SimpleNamespace(rid=None, sampling_params={"stop": stop} if stop else {}),
         session,
         t0=t0,
         result_timeout=result_timeout,
@@ -231,6 +232,29 @@ def test_a_session_within_the_cap_ends_once_and_normally(pool):
     decode_end, tool = _decode_end_and_result(asyncio.run(_read_all(run)))
     assert (tool["status"], tool["output"], decode_end["abort_reason"]) == ("ok", "ONE\nTWO", None)
     assert tm.aborted == [] and ends.count == 1
+    executor.shutdown()
+
+
+def test_the_server_holds_back_stop_strings_and_sends_the_text_to_show(pool):
+    tm = FakeTokenizerManager(["one\n", "two<EN", "D>", "\nthree\n"])
+    run, _, executor = _run(pool, tm, "echo", max_session_s=30, stop="<END>")
+    objects = asyncio.run(_read_all(run))
+    _, tool = _decode_end_and_result(objects)
+    generation = [o for o in objects if isinstance(o, dict) and EVENT_KEY not in o]
+    assert [o[TEXT_KEY] for o in generation] == ["one\n", "two", "", "", ""]
+    assert generation[-1]["text"] == "one\ntwo<END>\nthree\n"  # the ids' text, untrimmed
+    assert [u["text"] for u in tool["units"]] == ["one\n", "two"]  # no stop string parsed
+    executor.shutdown()
+
+
+def test_a_cap_while_a_tail_is_held_shows_it_as_text(pool):
+    tm = FakeTokenizerManager(["one\n<EN"], forever=True)
+    run, _, executor = _run(pool, tm, "echo", max_session_s=0.5, stop="<END>")
+    objects = asyncio.run(_read_all(run))
+    decode_end, tool = _decode_end_and_result(objects)
+    shown = "".join(o[TEXT_KEY] for o in objects if isinstance(o, dict) and TEXT_KEY in o)
+    assert shown == "one\n<EN" and CAP_WORDS in decode_end["abort_reason"]
+    assert [u["text"] for u in tool["units"]] == ["one\n"]
     executor.shutdown()
 
 

@@ -3,11 +3,13 @@ and the server (``routes``, ``tool_run``, ``plugin``) both import it, and nothin
 each other.
 
 ``POST PARTIAL_TOOL_PATH`` with a ``PartialToolRequest`` body answers an SSE stream: the
-generation's events exactly as ``/generate`` streams them (each ``meta_info`` stamped with
-``SERVER_TIME_KEY``), then ``{EVENT_KEY: DECODE_END, "abort_reason": ...}``, then
-``{EVENT_KEY: RESULT, "tool": <ToolTimeline.to_dict>}`` (times in seconds since the server
-received the request; ``ELAPSED_HEADER`` says how long it had the request before answering),
-then ``SSE_DONE``. ``GET INFO_PATH`` says the server runs the flag, and what it allows
+generation's events as ``/generate`` streams them (each ``meta_info`` stamped with
+``SERVER_TIME_KEY``; ``TEXT_KEY`` holds the new text to show: the server parses the stream,
+so it alone holds back stop strings), then ``DecodeEnd``, then ``ToolDone`` with the tool's
+``Timeline`` (times in seconds since the server received the request; ``ELAPSED_HEADER``
+says how long it had the request before answering), then ``SSE_DONE``. Our events are the
+structs below, tagged by ``EVENT_KEY``: ``sse_event`` encodes one, ``decode_event`` reads
+one back by type. ``GET INFO_PATH`` says the server runs the flag, and what it allows
 (``policy``, with the operator's caps: ``max_session_s``, which ``result_timeout`` may not
 pass, ``max_sessions_per_client`` and ``max_body_bytes``).
 
@@ -32,6 +34,7 @@ INFO_PATH = "/conveyor/info"
 PARTIAL_TOOL_PATH = "/conveyor/partial_tool"
 ELAPSED_HEADER = "x-conveyor-server-elapsed"  # server seconds from receipt to response start
 SERVER_TIME_KEY = "conveyor_server_time"  # in meta_info: when the HTTP process had the token
+TEXT_KEY = "conveyor_text"  # in each generation event: the new text, stop strings held back
 EVENT_KEY = "conveyor"  # an SSE object with this key is ours, not the generation's
 DECODE_END = "decode_end"
 RESULT = "result"
@@ -75,6 +78,59 @@ def decode_request(body: bytes) -> PartialToolRequest:
         return _request_decoder.decode(body)
     except msgspec.DecodeError as e:
         raise WireError(str(e)) from None
+
+
+class UnitTimes(msgspec.Struct, frozen=True):
+    """One unit of the tool's input, as ``UnitTiming`` (None: it did not happen)."""
+
+    text: str
+    decoded_at: float | None = None
+    sent_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    after: list[int] | None = None
+
+
+class Timeline(msgspec.Struct, frozen=True):
+    """The tool's result and timeline, as ``ToolTimeline`` with times since the receipt."""
+
+    mode: str
+    units: list[UnitTimes]
+    decode_finished_at: float | None
+    result_ready_at: float | None
+    status: str | None
+    output: str
+    error: str | None
+    sandbox: list[str] | None
+
+
+class DecodeEnd(msgspec.Struct, frozen=True, tag_field=EVENT_KEY, tag=DECODE_END):
+    """Decoding is over; ``abort_reason``: why it was stopped early (None: it ended)."""
+
+    abort_reason: str | None = None
+
+
+class ToolDone(msgspec.Struct, frozen=True, tag_field=EVENT_KEY, tag=RESULT):
+    tool: Timeline
+
+
+Event = DecodeEnd | ToolDone
+
+
+def sse_event(event: Event) -> bytes:
+    """One of our events as an SSE frame."""
+    return b"data: " + msgspec.json.encode(event) + b"\n\n"
+
+
+def decode_event(obj: dict[str, Any]) -> Event | None:
+    """Our event in one SSE object (JSON-decoded), None for a generation event, or a
+    ``WireError``."""
+    if EVENT_KEY not in obj:
+        return None
+    try:
+        return msgspec.convert(obj, Event)
+    except msgspec.ValidationError as e:
+        raise WireError(f"a malformed server event: {e}") from None
 
 
 def carried(

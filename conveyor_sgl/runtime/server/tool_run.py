@@ -30,17 +30,21 @@ from concurrent.futures import Executor, Future
 from contextlib import aclosing
 from typing import Any, TypeVar
 
-from conveyor_sgl.parsers.stop_text import StopHoldback
+import msgspec
+
 from conveyor_sgl.runtime.server.metrics import record_session_finished
 from conveyor_sgl.runtime.server.protocol import (
-    DECODE_END,
-    EVENT_KEY,
-    RESULT,
     SERVER_TIME_KEY,
     SSE_DONE,
+    TEXT_KEY,
+    DecodeEnd,
+    Timeline,
+    ToolDone,
+    sse_event,
 )
 from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.runtime.timeline import ToolResult
+from conveyor_sgl.runtime.tool_call import CallDriver
 
 T = TypeVar("T")
 _WAIT_SLICE_S = 0.25  # how long one result wait may hold a thread before it looks up again
@@ -74,6 +78,8 @@ class ServerToolRun:
         self.tm = tokenizer_manager
         self.obj = obj  # a GenerateReqInput with stream=True
         self.session = session
+        # It parses the stream, so it holds back stop strings: the client shows its text.
+        self.driver = CallDriver(session, (obj.sampling_params or {}).get("stop"))
         self.t0 = t0
         self.result_timeout = result_timeout
         self._executor = executor
@@ -99,14 +105,11 @@ class ServerToolRun:
             async for frame in self._decode(request):
                 yield frame
             self._decoding = False
-            if self._capped is None:
-                self.session.end_input()
-                reason = self.session.abort_reason
-            else:
-                reason = self._cap_reason
-            yield self._sse({EVENT_KEY: DECODE_END, "abort_reason": reason})
+            reason = self.driver.end() if self._capped is None else self._cap_reason
+            yield sse_event(DecodeEnd(reason))
             result = await self._wait_result()
-            yield self._sse({EVENT_KEY: RESULT, "tool": result.to_dict(self.t0)})
+            timeline = result.timeline.moved(-self.t0)  # times since the request's receipt
+            yield sse_event(ToolDone(msgspec.convert(timeline, Timeline, from_attributes=True)))
         except (ValueError, TypeError) as e:  # generate_request's answers to a bad request
             yield self._sse({"error": {"message": str(e), "type": "invalid_request_error"}})
         finally:
@@ -127,25 +130,18 @@ class ServerToolRun:
         yield SSE_DONE
 
     async def _decode(self, request: Any) -> AsyncIterator[bytes]:
-        holdback = StopHoldback((self.obj.sampling_params or {}).get("stop"))
         async with aclosing(self.tm.generate_request(self.obj, request)) as outputs:
             async for out in outputs:
                 meta = out.get("meta_info") or {}
                 # The moment the HTTP process had the token (the plugin's stamp).
                 now = meta.get(SERVER_TIME_KEY) or time.monotonic()
                 finished = meta.get("finish_reason") is not None
-                delta = holdback.delta(out.get("text") or "", meta, finished)
-                if delta and self._capped is None:
-                    self.session.feed_text(delta, now)
-                yield self._sse(out)
-                if finished:
-                    continue
-                if self._capped is not None:
-                    self._abort_generation()  # again: the cap may have come before its rid
-                    return
-                if self.session.abort_reason is not None:
-                    # The tool asked to stop: end the request in the scheduler right now.
-                    self.tm.abort_request(self.obj.rid)
+                shown = self.driver.take(out.get("text") or "", meta, finished, now)
+                yield self._sse({**out, TEXT_KEY: shown})
+                if not finished and self.driver.stopped:
+                    # The tool asked to stop, or the cap passed (which may have come before
+                    # the rid): end the request in the scheduler right now.
+                    self._abort_generation()
                     return
 
     def _cap_passed(self) -> None:
@@ -154,6 +150,7 @@ class ServerToolRun:
         if self._capped is not None:
             return
         if self._decoding:
+            self.driver.cut()  # the session is the cancel's from now on
             self._abort_generation()  # its last output ends the decoding loop
         try:
             self._capped = self._executor.submit(
@@ -175,16 +172,14 @@ class ServerToolRun:
 
     async def _wait_result(self) -> ToolResult:
         deadline = time.monotonic() + self.result_timeout
-        while True:
-            if self._capped is not None:  # cancelled (or being cancelled) by the cap
-                await asyncio.wrap_future(self._capped)
-                return await self.call(self.session.result, 0.0)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return await self.call(self.session.result, 0.0)
-            result = await self.call(self.session.wait, min(remaining, _WAIT_SLICE_S))
+        while self._capped is None and time.monotonic() < deadline:
+            until = min(deadline, time.monotonic() + _WAIT_SLICE_S)
+            result = await self.call(self.driver.wait, until)
             if result is not None:
                 return result
+        if self._capped is not None:  # cancelled (or being cancelled) by the cap
+            await asyncio.wrap_future(self._capped)
+        return await self.call(self.driver.result, deadline)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking session call in the session thread pool, one at a time."""
