@@ -26,10 +26,17 @@ print("total", total)
 
 @sgl.function
 def slow_solver(s, code_regex, partial=True):
+    # Client mode, named: the shared test server also offers server mode (tests/conftest.py).
     s += sgl.user("Print a few things.")
     s += sgl.assistant_begin()
     s += "```python\n" + partial_tool(
-        "code", tool="python", partial=partial, stop="```", max_tokens=512, regex=code_regex
+        "code",
+        tool="python",
+        partial=partial,
+        mode="client",
+        stop="```",
+        max_tokens=512,
+        regex=code_regex,
     )
     s += "```\nOutput:\n" + tool_result("code", timeout=60)
     s += sgl.gen("answer", max_tokens=16, regex="The output is above\\.")

@@ -174,3 +174,13 @@ def test_a_worker_killed_from_outside_takes_its_executor_with_it(pool):
     os.kill(handle.pid, 9)
     assert wait_until(lambda: all(pid_gone(pid) for pid in executors), 5)
     handle.close()
+
+
+def test_raw_writes_to_stderr_cannot_flood_the_servers_log(capfd):
+    code = "import os\nfor _ in range(64):\n    os.write(2, b'x' * 16384)\nprint('wrote')\n"
+    with WorkerPool(size=0) as pool:  # started here: its workers write to the captured fd 2
+        result, _ = run(pool, code)
+    assert result.status == "ok" and result.output == "wrote\n"
+    logged = capfd.readouterr().err
+    assert 64 << 10 <= logged.count("x") <= (64 << 10) + 100  # 1 MiB written, 64 KiB kept
+    assert "tool output to stderr truncated" in logged

@@ -42,6 +42,7 @@ class ExecutorProcess:
     pid: int
     to_executor: int  # write end
     from_executor: int  # read end
+    output: int = -1  # read end of the executor's stdout and stderr (capped by the worker)
     isolated: bool = False  # pid is PID 1 of the session's namespace (see ``_init``)
 
     def returncode(self, status: int) -> int:
@@ -69,18 +70,26 @@ def spawn(workdir: str | None) -> ExecutorProcess:
     prepare()
     down_r, down_w = os.pipe()
     up_r, up_w = os.pipe()
+    out_r, out_w = os.pipe()
     isolate = "pidns" not in switches.disabled()
     pid, isolated = fork_isolated() if isolate else (os.fork(), False)
     if pid == 0:
         os.close(down_w)
         os.close(up_r)
+        os.close(out_r)
+        # Raw writes to fd 1 and 2 (native code, os.write) reach the worker, which passes
+        # on a capped share: tool code cannot flood the server's log.
+        os.dup2(out_w, 1)
+        os.dup2(out_w, 2)
+        os.close(out_w)
         _die_with_parent()
         if isolated:
             _init(down_r, up_w, workdir)
         _exit(lambda: run(down_r, up_w, workdir, isolated))
     os.close(down_r)
     os.close(up_w)
-    return ExecutorProcess(pid, to_executor=down_w, from_executor=up_r, isolated=isolated)
+    os.close(out_w)
+    return ExecutorProcess(pid, down_w, up_r, out_r, isolated=isolated)
 
 
 def _init(fd_in: int, fd_out: int, workdir: str | None) -> None:

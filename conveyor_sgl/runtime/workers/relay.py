@@ -41,6 +41,7 @@ from conveyor_sgl.runtime.workers.messages import (
 from conveyor_sgl.runtime.workers.pipe_frames import FrameError, FrameReader, FrameWriter
 
 MAX_SESSION_BYTES = 64 << 20  # all an executor may send in one session
+MAX_LOG_BYTES = 64 << 10  # of its raw stdout/stderr, passed on to the worker's stderr
 _POLL_MS = 1000
 _EXIT_WAIT_S = 2.0  # for the executor to exit once its session is over
 
@@ -59,6 +60,7 @@ class Relay:
         self._writer = FrameWriter(executor.to_executor)
         self._reader = FrameReader()
         self._received = 0
+        self._logged = 0  # bytes of the executor's raw stdout/stderr seen
         self._started = False
         self._heard = False  # anything from the executor since Start
         self._fed: set[int] = set()
@@ -72,6 +74,7 @@ class Relay:
         poller = zmq.Poller()
         poller.register(self.channel.socket, zmq.POLLIN)
         poller.register(self.executor.from_executor, zmq.POLLIN)
+        poller.register(self.executor.output, zmq.POLLIN)
         while self.exit_status is None:
             writing = self._writer.pending  # watch the pipe to the executor only then
             if writing:
@@ -83,12 +86,28 @@ class Relay:
                 self._flush()
             if events.get(self.channel.socket):
                 self._from_runtime()
+            if events.get(self.executor.output):
+                self._pass_on_output(poller)
             if events.get(self.executor.from_executor):
                 self._from_executor()
 
     @property
     def result_sent(self) -> bool:
         return self._result_sent
+
+    def _pass_on_output(self, poller: zmq.Poller) -> None:
+        """What the executor wrote to its stdout/stderr, up to ``MAX_LOG_BYTES``, then a note."""
+        data = os.read(self.executor.output, 1 << 16)
+        if not data:
+            poller.unregister(self.executor.output)
+            return
+        room = MAX_LOG_BYTES - self._logged
+        self._logged += len(data)
+        if room > 0:
+            sys.stderr.buffer.write(data[:room])
+        if room < len(data) and room >= 0:  # the read that passed the cap: say so, once
+            sys.stderr.buffer.write(b"\nconveyor worker: tool output to stderr truncated\n")
+        sys.stderr.flush()
 
     def _from_runtime(self) -> None:
         while (envelope := self.channel.recv(timeout_s=0)) is not None:
@@ -186,7 +205,7 @@ class Relay:
         if self.exit_status is None:
             self.executor.kill()
             self.exit_status = os.waitpid(self.executor.pid, 0)[1]
-        for fd in (self.executor.to_executor, self.executor.from_executor):
+        for fd in (self.executor.to_executor, self.executor.from_executor, self.executor.output):
             try:
                 os.close(fd)
             except OSError:
