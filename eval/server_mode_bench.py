@@ -7,7 +7,7 @@ Prints (a benchmark, not a test):
    (``meta_info["conveyor_server_time"]``, stamped by the plugin where ``/generate`` and the
    partial tool route both read the request's output) to the moment the tool worker starts
    on the unit (``started_at``): median and p99 over at least ``--units`` units per mode.
-   Client mode is the executor's own path (``/generate`` SSE -> ``ToolSession.feed_text``),
+   Client mode is the executor's own path (``/generate`` SSE -> ``CallDriver.take``),
    driven here so that each unit can be paired with the server stamp of its chunk.
 2. end-to-end latency of the forced code program of ``programs/code_solver.py``: client
    mode, server mode and the sequential baseline (client mode, ``partial=False``), as
@@ -29,10 +29,10 @@ import sglang as sgl
 from sglang.lang.ir import SglSamplingParams
 
 from conveyor_sgl import partial_tool, tool_result
-from conveyor_sgl.parsers.stop_text import StopHoldback
 from conveyor_sgl.primitives.endpoint import Endpoint, build_payload
 from conveyor_sgl.runtime.server.plugin import SERVER_TIME_KEY
 from conveyor_sgl.runtime.session import ToolSession
+from conveyor_sgl.runtime.tool_call import CallDriver
 from programs.code_solver import REFERENCE_CODE, TASK, forced, solve
 
 STATEMENTS_PER_REQUEST = 50  # short requests: CPU decoding slows down with the context
@@ -67,19 +67,21 @@ def server_dispatch(backend: Any, request: int) -> list[tuple[float, float]]:
 
 
 def client_dispatch(backend: Any, request: int) -> list[tuple[float, float]]:
-    """Client mode: the executor's path (SSE -> feed_text), each unit paired with the server
+    """Client mode: the executor's path (SSE -> CallDriver.take), each unit paired with the server
     stamp of the chunk that finished it."""
     endpoint = Endpoint.of_backend(backend)
     params = SglSamplingParams(max_new_tokens=1024, regex=forced(statement_code(request)))
     payload = build_payload(backend, params, {"text": "Code:\n"})
     stamps: list[float] = []
-    holdback = StopHoldback(payload.get("sampling_params", {}).get("stop"))
     with ToolSession("python", mode="client") as session:
+        call = CallDriver(session, payload.get("sampling_params", {}).get("stop"))
         for event in endpoint.generate_stream(payload):
-            delta = holdback.delta(event.text, event.meta_info, event.finished)
-            units = session.feed_text(delta) if delta else []
-            stamps += [event.meta_info[SERVER_TIME_KEY]] * len(units)
-        result = session.result(timeout_s=120)
+            before = len(session.timeline.units)
+            call.take(event.text, event.meta_info, event.finished, None)
+            new_units = len(session.timeline.units) - before
+            stamps += [event.meta_info[SERVER_TIME_KEY]] * new_units
+        call.end()
+        result = call.result(time.monotonic() + 120)
     assert result.status == "ok", result.error
     units = result.timeline.units
     return [
