@@ -1,14 +1,15 @@
 """The cost of each confinement layer when a session starts.
 
 Two measures:
-1. per layer: a fresh process (as a warm worker would be) enters the Python tool's sandbox
-   (``sandbox.enter`` with ``limits_for("python")``) and reports how long each step took
-   (``sandbox.TIMINGS``); medians over ``--runs`` processes;
+1. per layer: executors forked as a worker forks them (``prepare`` once, then
+   ``fork_isolated``: PID 1 of a new PID namespace) enter each tool's sandbox (``sandbox.enter``
+   with ``limits_for(tool)``) and report how long the fork and each step took
+   (``sandbox.TIMINGS``); medians over ``--runs`` executors per tool;
 2. end to end: ``run_tool("python", "x = 1\\n")`` back to back on a warm pool, with every
    layer and with the kernel's Landlock and capability layers switched off
    (``CONVEYOR_SGL_SANDBOX_DISABLE``), median and p90 over ``--sessions`` sessions.
 
-    python -m eval.sandbox_cost [--runs 30] [--sessions 60]
+    python -m eval.sandbox_cost [--runs 30] [--sessions 60] [--tools python,sql]
 """
 
 from __future__ import annotations
@@ -23,33 +24,54 @@ import tempfile
 import time
 
 _CHILD = """\
-import json, os, sys
-from conveyor_sgl.runtime.sandbox import confine as sandbox
+import json, os, sys, time
+from conveyor_sgl.runtime.sandbox import confine as sandbox, namespaces
+from conveyor_sgl.runtime.workers.executor import prepare
 from conveyor_sgl.tools.limits import limits_for
-layers = sandbox.enter(limits_for("python"), os.path.join(sys.argv[1], "w.work"))
-print(json.dumps({"layers": layers, "ms": sandbox.TIMINGS}))
+limits = limits_for(sys.argv[2])
+prepare()  # as the fork server does, once
+out = []
+for i in range(int(sys.argv[3])):
+    r, w = os.pipe()
+    start = time.perf_counter()
+    pid, isolated = namespaces.fork_isolated()  # as a worker forks its executor
+    if pid == 0:
+        os.close(r)
+        forked = (time.perf_counter() - start) * 1000
+        workdir = os.path.join(sys.argv[1], f"w{i}.work")
+        layers = sandbox.enter(limits, workdir, sandbox.Reach(), isolated)
+        ms = {"fork": forked, **sandbox.TIMINGS}
+        os.write(w, json.dumps({"layers": layers, "ms": ms}).encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    out.append(json.loads(data))
+print(json.dumps(out))
 """
-_CHILD_TIMEOUT_S = 30.0
+_CHILD_TIMEOUT_S = 120.0
 
 
-def layer_costs(runs: int) -> tuple[list[str], dict[str, list[float]]]:
-    """Each step's time (ms) in ``runs`` fresh processes; the layers they reported."""
+def layer_costs(runs: int, tool: str) -> tuple[list[str], dict[str, list[float]]]:
+    """Each step's time (ms) in ``runs`` executors of ``tool`` forked as a worker forks them
+    (one process forks them all, after ``prepare``); the layers they reported."""
     samples: dict[str, list[float]] = {}
-    layers: list[str] = []
-    for _ in range(runs):
-        with tempfile.TemporaryDirectory(prefix="conveyor-cost-") as root:
-            proc = subprocess.run(  # noqa: S603 - our interpreter running our own _CHILD script
-                [sys.executable, "-c", _CHILD, root],
-                capture_output=True,
-                text=True,
-                timeout=_CHILD_TIMEOUT_S,
-                check=True,
-            )
-        report = json.loads(proc.stdout)
-        layers = report["layers"]
+    with tempfile.TemporaryDirectory(prefix="conveyor-cost-") as root:
+        proc = subprocess.run(  # noqa: S603 - our interpreter running our own _CHILD script
+            [sys.executable, "-c", _CHILD, root, tool, str(runs)],
+            capture_output=True,
+            text=True,
+            timeout=_CHILD_TIMEOUT_S,
+            check=True,
+        )
+    reports = json.loads(proc.stdout)
+    for report in reports:
         for step, ms in report["ms"].items():
             samples.setdefault(step, []).append(ms)
-    return layers, samples
+    return reports[-1]["layers"], samples
 
 
 def session_times(sessions: int, disable: str) -> list[float]:
@@ -84,14 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30, help="fresh processes for per-layer")
     parser.add_argument("--sessions", type=int, default=60, help="sessions per configuration")
+    parser.add_argument("--tools", default="python,sql", help="whose executors to measure")
     args = parser.parse_args(argv)
-    layers, samples = layer_costs(args.runs)
-    print(f"layers in force: {', '.join(layers)}")
-    print(f"per step of sandbox.enter, median (p90) over {args.runs} fresh processes, ms:")
-    for step, values in samples.items():
-        print(f"  {step:9s} {statistics.median(values):7.3f} ({_p(values, 0.9):.3f})")
-    total = [sum(run) for run in zip(*samples.values(), strict=True)]
-    print(f"  {'total':9s} {statistics.median(total):7.3f} ({_p(total, 0.9):.3f})")
+    for tool in args.tools.split(","):
+        layers, samples = layer_costs(args.runs, tool)
+        print(f"{tool}: layers in force: {', '.join(layers)}")
+        print(f"  per step, median (p90) over {args.runs} executors, ms:")
+        for step, values in samples.items():
+            print(f"    {step:9s} {statistics.median(values):7.3f} ({_p(values, 0.9):.3f})")
+        total = [sum(run) for run in zip(*samples.values(), strict=True)]
+        print(f"    {'total':9s} {statistics.median(total):7.3f} ({_p(total, 0.9):.3f})")
     for label, disable in (("all layers", ""), ("no landlock/caps", "landlock,caps")):
         times = session_times(args.sessions, disable)
         print(
