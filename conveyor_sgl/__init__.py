@@ -19,6 +19,12 @@ _EXPORTS = {
     "run_tool_calls": "conveyor_sgl.primitives.openai_tools",
     "ToolSpec": "conveyor_sgl.primitives.openai_tools",
     "PartialToolCalls": "conveyor_sgl.primitives.openai_tools",
+    "tool_declarations": "conveyor_sgl.primitives.openai_tools",
+    # Any function, any MCP tool (a ToolSpec, a partial_tool)
+    "McpServer": "conveyor_sgl.runtime.mcp_client",
+    "McpTool": "conveyor_sgl.runtime.mcp_client",
+    "FunctionTool": "conveyor_sgl.runtime.function_call",
+    "CallableTool": "conveyor_sgl.runtime.function_call",
     # Writing tools
     "Tool": "conveyor_sgl.tools.base",
     "ToolOutput": "conveyor_sgl.tools.base",
@@ -41,6 +47,8 @@ _EXPORTS = {
     "UnknownToolError": "conveyor_sgl.tools.registry",
     "ToolConfigError": "conveyor_sgl.tools.registry",
     "ToolCallError": "conveyor_sgl.primitives.openai_tools",
+    "McpError": "conveyor_sgl.runtime.mcp_client",
+    "FunctionCallError": "conveyor_sgl.runtime.function_call",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -86,6 +86,12 @@ class JsonArgsParser:
         out, self._out = self._out, []
         return out
 
+    @property
+    def done(self) -> bool:
+        """The top-level object is closed: the arguments are complete (only whitespace may
+        follow). Known in the very delta that holds the closing '}'."""
+        return self._state is _S.DONE
+
     def close(self) -> list[Unit]:
         if self._error is not None:
             raise self._error

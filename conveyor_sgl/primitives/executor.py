@@ -33,9 +33,10 @@ from conveyor_sgl.primitives.token_ledger import (
     set_ledger,
     visible_text,
 )
+from conveyor_sgl.runtime.function_call import FunctionSession
 from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.runtime.timeline import ToolResult, appended_text
-from conveyor_sgl.runtime.tool_call import CallDriver
+from conveyor_sgl.runtime.tool_call import CallDriver, CallSession
 
 DEFAULT_RESULT_TIMEOUT_S = 120.0
 # A generation's events, each with the new text it shows (stop strings held back).
@@ -68,9 +69,14 @@ class PendingTool:
 
 def execute_partial_tool(s: Any, expr: SglPartialTool) -> None:
     endpoint = Endpoint.of_backend(s.backend)
-    if choose_mode(expr.mode, endpoint) == "server":
+    session: CallSession
+    if expr.function is not None:  # a callable or an MCP tool: called when its JSON closes
+        session = FunctionSession(expr.function, partial=expr.partial, mode="client")
+    elif choose_mode(expr.mode, endpoint) == "server":
         return _execute_partial_tool_in_server(s, expr, endpoint)
-    session = ToolSession(expr.checked, partial=expr.partial, mode="client")
+    else:
+        assert expr.checked is not None  # noqa: S101 - a registered tool
+        session = ToolSession(expr.checked, partial=expr.partial, mode="client")
     # If the program never reaches tool_result, the worker still ends with the program.
     weakref.finalize(s, session.cancel)
     prompt_text = s.text_
@@ -93,7 +99,11 @@ def _execute_partial_tool_in_server(s: Any, expr: SglPartialTool, endpoint: Endp
     prompt_text = s.text_
     generate = _payload(s, expr, endpoint)
     # The server resolves the tool itself, under its own policy and limits.
-    tool = wire_tool(expr.resolved, server_info(endpoint))
+    if expr.server_tool is not None:
+        tool = expr.server_tool  # one of the MCP servers its operator named
+    else:
+        assert expr.resolved is not None  # noqa: S101 - a registered tool
+        tool = wire_tool(expr.resolved, server_info(endpoint))
     body = request_body(tool, expr.partial, expr.config, generate)
     call = ServerToolCall(endpoint, body, tool=expr.tool, routing_text=prompt_text)
     weakref.finalize(s, call.close)

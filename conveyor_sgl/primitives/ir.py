@@ -9,14 +9,20 @@ runs it.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 from sglang.lang import api as sgl_api
 from sglang.lang.ir import SglExpr, SglGen, SglSamplingParams
 
 from conveyor_sgl.errors import ConveyorError
+from conveyor_sgl.runtime.function_call import FunctionCallError, FunctionTool, as_function_tool
 from conveyor_sgl.tools.base import Tool
 from conveyor_sgl.tools.registry import CheckedTool, check_tool
+
+# A tool of an MCP server the server's operator named at launch: "mcp/<server>/<tool>",
+# resolved by the server only (server mode).
+SERVER_MCP_PREFIX = "mcp/"
 
 # The keyword arguments of ``sgl.gen`` (after its name), which ``partial_tool`` passes on.
 _GEN_ARGUMENTS = frozenset(inspect.signature(sgl_api.gen).parameters) - {"name"}
@@ -38,19 +44,28 @@ class SglPartialTool(SglGen):
     def __init__(
         self,
         name: str,
-        checked: CheckedTool,
+        checked: CheckedTool | None,
         sampling_params: SglSamplingParams,
         *,
         partial: bool,
         mode: str | None = None,
+        function: FunctionTool | None = None,
+        server_tool: str | None = None,
     ):
         super().__init__(name)
         self.sampling_params = sampling_params
         self.checked = checked  # resolved and checked once, here: the session takes it as is
-        self.resolved = checked.tool  # what the wire names
-        self.tool = checked.tool.name
+        self.resolved = checked.tool if checked is not None else None  # what the wire names
+        # A function (a callable, an MCP tool) called when its JSON arguments close: client
+        # mode. A server's MCP tool ("mcp/<server>/<tool>"): server mode.
+        self.function = function
+        self.server_tool = server_tool
+        if checked is not None:
+            self.tool = checked.tool.name
+        else:
+            self.tool = function.name if function is not None else str(server_tool)
         self.partial = partial
-        self.config = dict(checked.config)
+        self.config = dict(checked.config) if checked is not None else {}
         self.mode = mode  # None: server mode where the server has it; "client" / "server"
 
     def __repr__(self) -> str:
@@ -76,7 +91,7 @@ def tool_event_key(name: str) -> str:
 
 def partial_tool(
     name: str,
-    tool: str | type[Tool],
+    tool: str | type[Tool] | Callable[..., Any] | FunctionTool,
     *,
     partial: bool = True,
     config: dict[str, Any] | None = None,
@@ -91,6 +106,11 @@ def partial_tool(
     tool session run: ``None`` in the server if it was launched with
     ``--tool-partial-execution`` (asked once per backend), else here; ``"client"`` always
     here; ``"server"`` in the server or an error.
+
+    ``tool`` may also be a function: a Python callable or an MCP tool (``McpServer``), whose
+    JSON arguments the generation writes; the call starts the moment they close, checked
+    against its schema first (client mode). ``"mcp/<server>/<tool>"`` names a tool of an MCP
+    server the server's operator launched it with (server mode).
     """
     if not isinstance(name, str) or not name:
         raise ProgramError("partial_tool needs a variable name, e.g. partial_tool('code', ...)")
@@ -107,10 +127,41 @@ def partial_tool(
     # An unknown tool or a bad option fails when the program is built, not mid-decode.
     if mode not in (None, "client", "server"):
         raise ProgramError(f"partial_tool mode must be None, 'client' or 'server', got {mode!r}")
-    checked = check_tool(tool, config)
     # sgl.gen validates and packs the sampling arguments; we reuse its work verbatim.
     plain_gen = sgl_api.gen(name, **gen_args)
-    return SglPartialTool(name, checked, plain_gen.sampling_params, partial=partial, mode=mode)
+    params = plain_gen.sampling_params
+    if isinstance(tool, str) and tool.startswith(SERVER_MCP_PREFIX):
+        if mode == "client" or config:
+            raise ProgramError(
+                f"partial_tool({name!r}): {tool!r} is a tool of the server's own MCP servers: it "
+                "runs in server mode and takes no config (in client mode, give an McpServer's "
+                "tool: McpServer.stdio([...]).tool('name'))"
+            )
+        _server_mcp_parts(tool)
+        return SglPartialTool(name, None, params, partial=partial, mode="server", server_tool=tool)
+    if isinstance(tool, FunctionTool) or (
+        callable(tool) and not (isinstance(tool, type) and issubclass(tool, Tool))
+    ):
+        if mode == "server" or config:
+            raise ProgramError(
+                f"partial_tool({name!r}): a function runs in this process (client mode) and "
+                "takes no config; its schema and deadline go with it (CallableTool(fn, "
+                "schema=..., timeout_s=...)); a server-side MCP tool is 'mcp/<server>/<tool>'"
+            )
+        try:
+            function = as_function_tool(tool)
+        except FunctionCallError as e:
+            raise ProgramError(f"partial_tool({name!r}): {e}") from None
+        return SglPartialTool(name, None, params, partial=partial, mode="client", function=function)
+    checked = check_tool(tool, config)  # type: ignore[arg-type]
+    return SglPartialTool(name, checked, params, partial=partial, mode=mode)
+
+
+def _server_mcp_parts(tool: str) -> tuple[str, str]:
+    server, _, name = tool[len(SERVER_MCP_PREFIX) :].partition("/")
+    if not server or not name:
+        raise ProgramError(f"a server's MCP tool is 'mcp/<server>/<tool>', got {tool!r}")
+    return server, name
 
 
 def tool_result(name: str, timeout: float | None = None) -> SglToolResult:

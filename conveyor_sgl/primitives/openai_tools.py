@@ -17,6 +17,17 @@ parser (python: each finished statement runs while the string is still being wri
 For a chunk loop of your own (to show the text as it streams), use ``PartialToolCalls``:
 ``feed(chunk)`` per chunk, then ``finish()``.
 
+Any function, any MCP tool: a plain Python callable (sync or async) or a tool of an MCP
+server (``McpServer.stdio([...])`` / ``McpServer.http(url)``, ``server.tool(name)``) is a
+tool too, given as it is in ``tools`` or as ``ToolSpec(fn, schema=..., timeout_s=...)``.
+Its call starts the moment its own arguments are a complete JSON object (the delta that holds
+the closing ``}``), checked first against its JSON Schema (``ToolSpec(schema=)``, else the
+``parameters`` the request's ``tools`` list declares for it (``declarations=``), else the MCP
+tool's ``inputSchema``, else one derived from the callable's signature); a bad argument is that
+call's ``error`` result. Calls run at once (``runtime/function_call.py``: threads for sync
+callables, one event loop for async ones and MCP), and the results come back in call order.
+``tool_declarations(tools)`` is the ``tools`` list to send for them.
+
 A call's tool may abort the message (``validation`` at an invalid field, ``python`` with
 ``abort_on_error``): the stream is closed, ``calls.aborted`` says why, and the calls after
 that one never run (each gets an ``aborted`` result saying so), whichever field it was.
@@ -27,17 +38,24 @@ given theirs; its text is kept meanwhile, with when it arrived (the units' ``dec
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TypeAlias
 
 from conveyor_sgl.errors import ConveyorError
 from conveyor_sgl.primitives.json_field_stream import FieldStreamError, JsonFieldStream
+from conveyor_sgl.runtime.function_call import (
+    FunctionCallError,
+    FunctionSession,
+    FunctionTool,
+    as_function_tool,
+)
 from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.runtime.timeline import ToolResult, ToolTimeline, appended_text
-from conveyor_sgl.runtime.tool_call import CallDriver
+from conveyor_sgl.runtime.tool_call import CallDriver, CallSession
 from conveyor_sgl.tools.registry import CheckedTool, ToolConfigError, check_tool
 
 
@@ -47,15 +65,43 @@ class ToolCallError(ConveyorError, ValueError):
 
 @dataclass(frozen=True)
 class ToolSpec:
-    """How the calls of one function run: which tool, fed from which part of the arguments."""
+    """How the calls of one function run: which tool, fed from which part of the arguments.
 
-    tool: str  # a registered tool name ("python", "validation", ...)
+    ``tool`` is a registered tool name ("python", "validation", ...), or a function: a Python
+    callable or an MCP tool, called once its whole arguments object has closed, checked
+    against ``schema`` (None: the declared one, the MCP tool's or the signature's) and given
+    up after ``timeout_s``. ``partial=False`` is the sequential baseline: a tool starts when
+    its call ends, a function when the stream ends."""
+
+    tool: str | Callable[..., Any] | FunctionTool
     argument: str | None = None  # a string field streamed into the tool; None: the whole JSON
     config: Mapping[str, Any] | None = None
     partial: bool = True  # False: the sequential baseline (the tool starts when the call ends)
-    checked: CheckedTool = field(init=False, repr=False, compare=False)
+    schema: Mapping[str, Any] | None = None  # a function's: its arguments' JSON Schema
+    timeout_s: float | None = None  # a function's deadline per call, from its start
+    checked: CheckedTool | None = field(init=False, repr=False, compare=False)
+    function: FunctionTool | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "checked", None)
+        object.__setattr__(self, "function", None)
+        if not isinstance(self.tool, str):
+            if self.argument is not None or self.config is not None:
+                raise ToolConfigError(
+                    f"ToolSpec({self.tool!r}): a function takes its whole arguments object; "
+                    "argument= and config= are for registered tools"
+                )
+            try:
+                function = as_function_tool(self.tool, schema=self.schema, timeout_s=self.timeout_s)
+            except FunctionCallError as e:
+                raise ToolConfigError(str(e)) from None
+            object.__setattr__(self, "function", function)
+            return
+        if self.schema is not None or self.timeout_s is not None:
+            raise ToolConfigError(
+                f"ToolSpec({self.tool!r}): schema= and timeout_s= are for functions; a "
+                "registered tool takes its options in config="
+            )
         # Fail when the spec is written, as partial_tool does, not in the middle of a stream;
         # the checked tool is what every call's session starts from (no second check).
         checked = check_tool(self.tool, dict(self.config or {}))
@@ -151,17 +197,66 @@ class _CallStream:
     parts: list[str] = field(default_factory=list)
 
 
+ToolsArg: TypeAlias = Mapping[str, "ToolSpec | Callable[..., Any] | FunctionTool"]
+
+
+def tool_specs(
+    tools: ToolsArg, declarations: Iterable[Mapping[str, Any]] | None = None
+) -> dict[str, ToolSpec]:
+    """``tools`` as ToolSpecs (a callable or an MCP tool becomes ``ToolSpec(it)``); a function
+    without a schema of its own takes the ``parameters`` its declaration gives (the request's
+    ``tools`` list)."""
+    declared = _declared_parameters(declarations)
+    specs = {}
+    for name, value in tools.items():
+        spec = value if isinstance(value, ToolSpec) else ToolSpec(value)
+        function = spec.function
+        if function is not None and spec.schema is None and name in declared:
+            spec = copy.copy(spec)  # the caller's spec stays as it was
+            try:
+                object.__setattr__(spec, "function", function.with_schema(declared[name]))
+            except FunctionCallError as e:
+                raise ToolConfigError(f"the declared parameters of {name!r}: {e}") from None
+        specs[name] = spec
+    return specs
+
+
+def tool_declarations(tools: ToolsArg) -> list[dict[str, Any]]:
+    """The OpenAI ``tools`` list that declares the functions of ``tools`` (name, description,
+    parameters: the schema each call is checked against). Registered tools are left out:
+    their declaration is yours (their parameters are not theirs to say)."""
+    out = []
+    for name, spec in tool_specs(tools).items():
+        if spec.function is not None:
+            declaration = spec.function.declaration()
+            declaration["function"]["name"] = name
+            out.append(declaration)
+    return out
+
+
+def _declared_parameters(
+    declarations: Iterable[Mapping[str, Any]] | None,
+) -> dict[str, Mapping[str, Any]]:
+    out = {}
+    for entry in declarations or []:
+        function = entry.get("function") if isinstance(entry, Mapping) else None
+        if isinstance(function, Mapping) and isinstance(function.get("parameters"), Mapping):
+            out[str(function.get("name"))] = function["parameters"]
+    return out
+
+
 class PartialToolCalls:
     """Feeds each tool call's arguments to a tool session as the chunks of one choice arrive."""
 
     def __init__(
         self,
-        tools: Mapping[str, ToolSpec],
+        tools: ToolsArg,
         *,
         timeout_s: float = 30.0,  # for each result after the stream ended (one deadline)
         t0: float | None = None,  # zero of the timelines: when the request was sent
+        declarations: Iterable[Mapping[str, Any]] | None = None,  # the request's tools list
     ) -> None:
-        self.tools = dict(tools)
+        self.tools = tool_specs(tools, declarations)
         self.timeout_s = timeout_s
         self.t0 = time.monotonic() if t0 is None else t0
         self._streams: dict[int, _CallStream] = {}
@@ -232,10 +327,12 @@ class PartialToolCalls:
     def _feed_call(self, piece: Any, now: float) -> None:
         stream = self._streams.get(piece.index)
         if stream is None:
-            # A new call: the previous ones are complete, so their tools can finish now.
+            # A new call: the previous ones are complete, so their tools can finish now (a
+            # function's baseline waits for the stream's end).
             for other in self._streams.values():
                 other.complete = True
-                self._end(other, now)
+                if not _waits_for_stream_end(other.spec):
+                    self._end(other, now)
             # It runs nothing while an earlier call may still abort the message.
             held: list[tuple[str, float]] | None = None if self._let_through() else []
             stream = _CallStream(ToolCall(index=piece.index), held=held)
@@ -302,12 +399,19 @@ class PartialToolCalls:
     def _start(self, stream: _CallStream) -> None:
         spec = stream.spec = self.tools[stream.call.name]
         try:
-            session = ToolSession(
-                spec.checked,
-                partial=spec.partial,
-                t0=self.t0,
-                result_timeout_s=self.timeout_s,
-            )
+            session: CallSession
+            if spec.function is not None:
+                session = FunctionSession(
+                    spec.function, partial=spec.partial, t0=self.t0, result_timeout_s=self.timeout_s
+                )
+            else:
+                assert spec.checked is not None  # noqa: S101 - a registered tool's spec
+                session = ToolSession(
+                    spec.checked,
+                    partial=spec.partial,
+                    t0=self.t0,
+                    result_timeout_s=self.timeout_s,
+                )
             stream.driver = CallDriver(session)
         # No worker (pool busy or shut down, a failed start) or a config that cannot travel:
         # this call's error result, while the other calls of the message still run.
@@ -366,20 +470,29 @@ class PartialToolCalls:
 
 def _may_abort(driver: CallDriver, spec: ToolSpec) -> bool:
     """Whether the worker may still ask to stop decoding after the input ended
-    (``Tool.may_abort``; a parse error is known here, at once)."""
-    return driver.session.resolved.cls.may_abort(dict(spec.config or {}))
+    (``Tool.may_abort``; a parse error is known here, at once). A function never does."""
+    if spec.checked is None:
+        return False
+    return spec.checked.tool.cls.may_abort(dict(spec.config or {}))
+
+
+def _waits_for_stream_end(spec: ToolSpec | None) -> bool:
+    """A function's sequential baseline starts when the whole message is in."""
+    return spec is not None and spec.function is not None and not spec.partial
 
 
 def run_tool_calls(
     stream: Iterable[Any],
-    tools: Mapping[str, ToolSpec],
+    tools: ToolsArg,
     *,
     timeout_s: float = 30.0,
     t0: float | None = None,
+    declarations: Iterable[Mapping[str, Any]] | None = None,
 ) -> ToolCalls:
     """Read a streamed chat completion to its end (or until a tool aborts it), running each
-    tool call's arguments in its tool as they arrive; return the calls with their results."""
-    calls = PartialToolCalls(tools, timeout_s=timeout_s, t0=t0)
+    tool call's arguments in its tool as they arrive; return the calls with their results.
+    ``declarations``: the ``tools`` list the request sent (the functions' schemas)."""
+    calls = PartialToolCalls(tools, timeout_s=timeout_s, t0=t0, declarations=declarations)
     aborted = None
     try:
         for chunk in stream:

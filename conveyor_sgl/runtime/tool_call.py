@@ -6,25 +6,48 @@ feed the decoded text with when it arrived, stop decoding when the tool asks, en
 take the result by a deadline. A generation's text is fed through ``take``, which holds back
 any part of a stop string: the side that parses the stream holds back, once per stream, and
 hands on the text it showed the tool (server mode sends it to the client with each event).
+
+The session is a ``ToolSession`` (parser -> units -> a confined tool worker) or a
+``FunctionSession`` (JSON arguments -> a Python callable or an MCP tool, called when they
+close): both are a ``CallSession``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from conveyor_sgl.parsers.stop_text import StopHoldback
-from conveyor_sgl.runtime.session import ToolSession
-from conveyor_sgl.runtime.timeline import ToolResult
+from conveyor_sgl.runtime.timeline import ToolResult, ToolTimeline
 
 _MIN_WAIT_S = 0.05  # a result that is already in must never read as a timeout
 
 
-class CallDriver:
-    """Feeds one ``ToolSession``; ``stopped`` says the tool asked to stop decoding."""
+class CallSession(Protocol):
+    """What a call driver feeds: ``ToolSession`` and ``FunctionSession`` both are one."""
 
-    def __init__(self, session: ToolSession, stops: str | Iterable[str] | None = None) -> None:
+    tool: str  # the name results and metrics use
+    timeline: ToolTimeline
+
+    @property
+    def abort_reason(self) -> str | None: ...
+
+    def feed_text(self, delta: str, now: float | None = None) -> list[Any]: ...
+
+    def end_input(self, now: float | None = None) -> None: ...
+
+    def wait(self, timeout_s: float) -> ToolResult | None: ...
+
+    def result(self, timeout_s: float | None = None) -> ToolResult: ...
+
+    def cancel(self, reason: str = ...) -> None: ...
+
+
+class CallDriver:
+    """Feeds one ``CallSession``; ``stopped`` says the tool asked to stop decoding."""
+
+    def __init__(self, session: CallSession, stops: str | Iterable[str] | None = None) -> None:
         self.session = session
         self.stopped = False  # the tool asked to stop decoding (or the input was cut)
         self._holdback = StopHoldback(stops)
