@@ -9,6 +9,39 @@ for each finished unit as soon as it is decoded, ``finish`` when decoding ended,
 A tool that works on units in the background (threads: search queries, plan tasks) returns
 quickly from ``feed``; it reports when it really worked on each unit, and what each unit
 waited for, in ``ToolOutput.work``, so timelines and the latency bound see the real schedule.
+
+Commit or undo. Early execution changes what a cut call leaves: a unit runs when its end is
+decoded, so a call cut later (the program abandons it, a validation or ``abort_on_error``
+stop ends the generation, its result times out, the client goes away, the session is
+cancelled) has already done part of its work, where the sequential baseline (all units at
+``finish``) would have run nothing. The contract, for every tool:
+
+- ``finish()`` completes the call: its input ended (decoding finished, or the tool itself
+  asked to stop with ``Abort``) and the result is wanted. It commits the call's effects
+  (makes durable what the tool held back) and returns the result; a failed unit is a
+  completed call with status ``error``.
+- ``cancel()`` cuts the call (abandoned, the client gone, the session cancelled or ended
+  without ``finish``): it stops work and undoes what can be undone, so that the call leaves
+  what the sequential baseline leaves for a cut call: nothing of its units. A tool whose
+  effects are lasting and not undoable says so in its docstring (what runs early, what a
+  cut call leaves). ``cancel`` may come from another thread while ``feed`` runs (in
+  process); in a worker it comes between units, and the worker is ended a moment later.
+  The runtime does not call ``finish`` after it.
+- A worker killed mid-call (a result timeout, a unit that will not stop, a crash, the
+  runtime gone) runs neither: what a tool holds back must be undone without it (an
+  uncommitted SQLite transaction is: SQLite rolls it back when the file is next opened),
+  and what lives in the session's working directory vanishes with the session.
+
+The built-in tools: python runs each statement early; its effects on its working directory
+vanish with the session, and with its default limits (kernel-confined where the kernel
+allows, no network, no processes) it can have no other; with limits loosened, effects
+outside (files, requests) are not undone. sql runs each statement early inside one
+transaction per call: committed by ``finish``, rolled back by ``cancel`` (or by SQLite for a
+killed worker); ``transaction: false`` is autocommit. search sends each query early (reads;
+a query service sees it); planner runs its tasks early (searches, and python tasks under the
+same confinement); validation checks each field early (its ``function`` runs only in
+``finish``); calculator evaluates each line early: none of them has a lasting effect, so a
+cut call leaves nothing.
 """
 
 from __future__ import annotations
@@ -70,7 +103,11 @@ class Abort:
 
 
 class Tool:
-    """Base class for tool plugins. Subclasses set ``parser`` and override the methods."""
+    """Base class for tool plugins. Subclasses set ``parser`` and override the methods.
+
+    A tool's effects follow the module's contract (commit or undo): ``finish`` commits the
+    call's effects, ``cancel`` undoes what can be undone; a tool whose units have lasting
+    effects it cannot undo documents what a cut call leaves."""
 
     parser: ClassVar[str] = "line"
     partial: ClassVar[bool] = True
@@ -120,11 +157,17 @@ class Tool:
         return cls.feed is not Tool.feed
 
     def finish(self) -> ToolOutput:
-        """All input has arrived: return the result."""
+        """All input has arrived and the call was not cut: commit the call's effects (what
+        the tool held back, e.g. sql's transaction) and return the result. The runtime
+        calls it at most once, never after ``cancel``; errors are returned
+        (``status="error"``), not raised: a failed unit still completes the call."""
         raise NotImplementedError
 
     def cancel(self) -> None:
-        """The program was abandoned: stop work and release resources."""
+        """The call was cut (abandoned, aborted, timed out, its client gone): stop work,
+        undo what can be undone of what the units did (e.g. roll back sql's transaction),
+        and release resources. It may run on another thread while ``feed`` runs; ``finish``
+        does not follow. What cannot be undone (a request sent) is documented by the tool."""
 
 
 class ToolConfigError(ConveyorError, ValueError):
