@@ -474,6 +474,10 @@ class SqlTool(Tool):
                 self._db.close()
                 raise ToolConfigError(f"setup script failed: {type(e).__name__}: {e}") from None
 
+    @classmethod
+    def may_abort(cls, config: dict[str, Any]) -> bool:
+        return False  # a failed statement is reported in the result; decoding goes on
+
     def feed(self, unit: Unit) -> None:
         with self._lock:
             if self._error is not None or self._cancelled:

@@ -114,7 +114,9 @@ def test_a_worker_stops_taking_statements_and_reports_the_error() -> None:
 def test_only_abort_on_error_makes_later_calls_wait_for_a_python_call():
     from conveyor_sgl.tools.python import PythonTool
     from conveyor_sgl.tools.sql import SqlTool
+    from conveyor_sgl.tools.validation import ValidationTool
 
     assert PythonTool.may_abort({}) is False  # a failed statement is its output, not an abort
     assert PythonTool.may_abort({"abort_on_error": True}) is True
-    assert SqlTool.may_abort({}) is True  # overrides feed: the base class's rule
+    assert ValidationTool.may_abort({}) is True  # overrides feed: the base class's rule
+    assert SqlTool.may_abort({}) is False  # its errors are results: decoding goes on
