@@ -8,10 +8,16 @@ policy, metrics, the launcher itself, the router) start their own."""
 from __future__ import annotations
 
 import os
+import shlex
+import sys
+import time
 
 import psutil
 import pytest
+from worker_fixtures import pid_gone
 
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+MCP_TOOLS_SERVER = os.path.join(TESTS_DIR, "mcp_servers", "tools_server.py")
 FLAGGED_FLAGS = [
     "--tool-partial-execution",
     "--tool-allow-import-targets",  # the test tools travel as "module:Class" targets
@@ -19,6 +25,8 @@ FLAGGED_FLAGS = [
     "64",
     "--tool-call-parser",  # the OpenAI API's tool calls
     "qwen25",
+    "--tool-mcp-server",  # the operator's MCP server (started confined): "mcp/tools/<tool>"
+    f"tools={shlex.join([sys.executable, MCP_TOOLS_SERVER])}",
 ]
 
 
@@ -31,6 +39,21 @@ def flagged_server():
     tests_dir = os.path.dirname(os.path.abspath(__file__))
     with EmbeddedServer(extra_args=FLAGGED_FLAGS, env={"PYTHONPATH": tests_dir}) as server:
         yield server
+        workers = _worker_pids(server.url)
+    # Stopping the server leaves no tool worker behind (the warm pool included).
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not all(pid_gone(pid) for pid in workers):
+        time.sleep(0.2)
+    assert all(pid_gone(pid) for pid in workers), "tool workers outlived the server"
+
+
+def _worker_pids(url: str) -> list[int]:
+    import requests
+
+    try:
+        return list(requests.get(url + "/conveyor/info", timeout=10).json()["worker_pids"])
+    except (requests.RequestException, ValueError, KeyError):
+        return []  # the server is gone already: nothing to check here
 
 
 @pytest.fixture(scope="session")

@@ -52,18 +52,34 @@ def no_leaked_workers() -> Iterator[None]:
     shutdown_default_pool()
     leaked = _new_children(before, timeout_s=2.0)
     for child in leaked:
-        child.kill()
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass  # it ended just now: still a leak, reported below
     assert not leaked, f"processes left running by the test: {leaked}"
 
 
 def _new_children(before: set[int], timeout_s: float) -> list[psutil.Process]:
-    # Zombies count as leaks too: a process that was never waited for was not ended cleanly.
+    """Processes the test started and left: new descendants of this process, except those
+    of processes that were there before it (a session's server starts and ends tool workers
+    of its own while tests run). Zombies count: a process never waited for was not ended."""
     deadline = time.monotonic() + timeout_s
     while True:
-        new = [c for c in psutil.Process().children(recursive=True) if c.pid not in before]
+        new = [
+            child
+            for child in psutil.Process().children(recursive=True)
+            if child.pid not in before and not _descends_from(child, before)
+        ]
         if not new or time.monotonic() >= deadline:
             return new
         time.sleep(0.02)
+
+
+def _descends_from(proc: psutil.Process, pids: set[int]) -> bool:
+    try:
+        return any(parent.pid in pids for parent in proc.parents())
+    except psutil.NoSuchProcess:
+        return False
 
 
 def pid_gone(pid: int) -> bool:

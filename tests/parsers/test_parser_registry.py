@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conveyor_sgl import parsers
 from conveyor_sgl.parsers import (
     PARSERS,
     JsonArgsParser,
@@ -12,7 +13,6 @@ from conveyor_sgl.parsers import (
     SqlStatementParser,
     make_parser,
 )
-from conveyor_sgl import parsers
 
 
 def test_registry_names_match_the_parsers():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 
-import psutil
 import pytest
 import requests
 import sglang as sgl
@@ -175,22 +174,3 @@ def test_info_names_the_tools_and_parsers(flagged):
     info = requests.get(flagged.url + "/conveyor/info", timeout=10).json()
     assert info["tool_partial_execution"] is True
     assert "python" in info["tools"] and {"python", "line", "json"} <= set(info["parsers"])
-
-
-def test_shutting_down_leaves_no_tool_worker(flagged, runtime):
-    """Runs last in this module: it stops the module's server."""
-    _run(lines, runtime, tool="tools_for_tests:EchoTool", text="a\nb\n")
-    pids = requests.get(flagged.url + "/conveyor/info", timeout=10).json()["worker_pids"]
-    assert pids  # the warm pool
-    flagged.stop()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
-        time.sleep(0.2)
-    assert not [pid for pid in pids if _alive(pid)]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False

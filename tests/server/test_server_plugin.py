@@ -7,15 +7,11 @@ import multiprocessing
 from importlib.metadata import entry_points
 
 import pytest
-import requests
-import sglang as sgl
 from sglang.srt.plugins.hook_registry import HookRegistry
 
-from conveyor_sgl import partial_tool, tool_result
 from conveyor_sgl.runtime.embedded.launcher import build_parser, main
 from conveyor_sgl.runtime.server import cli_flags
 from conveyor_sgl.runtime.server import plugin as server_plugin
-from programs.code_solver import forced
 
 OUR_TARGETS = (server_plugin.HTTP_SERVE, server_plugin.OUTPUT_STREAM)
 CLI_TARGETS = (cli_flags.ADD_CLI_ARGS, cli_flags.FROM_CLI_ARGS)
@@ -82,29 +78,3 @@ def test_launcher_lists_the_flag_and_passes_it_to_sglang(capsys, monkeypatch):
         plan = json.loads(capsys.readouterr().out)
         assert plan["env"][server_plugin.ENABLE_ENV] == expected
         assert "--tool-partial-execution" not in plan["argv"]
-
-
-@sgl.function
-def echo(s, text, mode=None):
-    s += "Lines:\n" + partial_tool("lines", tool="python", mode=mode, max_tokens=64, regex=text)
-    s += "\nResult:\n" + tool_result("lines", timeout=60)
-
-
-@pytest.mark.server
-def test_a_plain_server_has_no_conveyor_routes(server_url):
-    assert requests.get(server_url + "/conveyor/info", timeout=10).status_code == 404
-    res = requests.post(server_url + "/conveyor/partial_tool", json={}, timeout=10)
-    assert res.status_code == 404
-    body = {"text": "hi", "sampling_params": {"max_new_tokens": 2}}
-    meta = requests.post(server_url + "/generate", json=body, timeout=60).json()["meta_info"]
-    assert server_plugin.SERVER_TIME_KEY not in meta
-
-
-@pytest.mark.server
-def test_on_a_plain_server_auto_is_client_mode_and_server_mode_is_refused(backend):
-    state = echo.run(text=forced("print(6 * 7)\n"), backend=backend)
-    assert state.error() is None, state.error()
-    tool = state.get_meta_info("lines")["tool"]
-    assert (tool["mode"], tool["output"]) == ("client", "42\n")
-    state = echo.run(text=forced("print(1)\n"), mode="server", backend=backend)
-    assert "--tool-partial-execution" in str(state.error())

@@ -25,6 +25,7 @@ from conveyor_sgl.runtime.embedded.sgl_runtime import (
 )
 from conveyor_sgl.runtime.server.plugin import ENABLE_ENV
 from conveyor_sgl.runtime.server.policy import POLICY_ENV, ServerPolicy
+from conveyor_sgl.runtime.server.protocol import SERVER_TIME_KEY
 from programs.code_solver import forced
 
 SMALL = {"max_total_tokens": 4096, "max_running_requests": 8}
@@ -103,8 +104,14 @@ def runtime(request):
 def test_conveyor_info_only_where_server_mode_was_asked_for(runtime):
     mode, rt = runtime
     res = requests.get(rt.url + "/conveyor/info", timeout=10)
-    if mode == "client":
+    body = {"text": "hi", "sampling_params": {"max_new_tokens": 2}}
+    meta = requests.post(rt.url + "/generate", json=body, timeout=60).json()["meta_info"]
+    # The plugin stamps the HTTP process's time on each output only in server mode.
+    assert (SERVER_TIME_KEY in meta) == (mode == "server")
+    if mode == "client":  # a plain server: none of our routes
         assert res.status_code == 404
+        tool = requests.post(rt.url + "/conveyor/partial_tool", json={}, timeout=10)
+        assert tool.status_code == 404
         return
     assert res.status_code == 200, res.text
     info = res.json()
