@@ -49,6 +49,7 @@ def test_the_default_policy_is_closed():
         "max_session_s": 300.0,
         "max_sessions_per_client": 4,
         "max_body_bytes": 1 << 20,
+        "mcp_servers": {},  # none but those the operator names (--tool-mcp-server)
     }
 
 

@@ -38,6 +38,8 @@ POLICY_DESTS = {
     "tool_max_session_s": None,
     "tool_max_sessions_per_client": None,
     "tool_max_body_bytes": None,
+    "tool_mcp_server": None,
+    "tool_mcp_network": None,
 }
 
 
@@ -68,7 +70,7 @@ def _add_policy_flags(group: argparse._ArgumentGroup) -> None:
         metavar="FILE",
         help="a YAML policy (keys: tools, allow_import_targets, allow_callables, files_root, "
         "allow_urls, allow_unconfined, max_session_s, max_sessions_per_client, "
-        "max_body_bytes); the flags below override it",
+        "max_body_bytes, mcp_servers); the flags below override it",
     )
     group.add_argument(
         "--tool-allow",
@@ -104,6 +106,21 @@ def _add_policy_flags(group: argparse._ArgumentGroup) -> None:
         action="store_true",
         help="run tools marked untrusted_code (python) even where the kernel cannot confine "
         "them (no Landlock); without it such requests get 503",
+    )
+    group.add_argument(
+        "--tool-mcp-server",
+        metavar="NAME=COMMAND|URL",
+        action="append",
+        help="an MCP server whose tools requests may call as 'mcp/NAME/TOOL': a command line "
+        "this server starts (confined: its own network namespace, Landlock, the syscall "
+        "baseline, no capabilities) and talks to over stdio, or an http(s) URL of a running "
+        "one (streamable HTTP); repeatable. Requests can never name a server of their own",
+    )
+    group.add_argument(
+        "--tool-mcp-network",
+        metavar="NAME",
+        action="append",
+        help="the MCP server NAME (a command) keeps the network (default: none)",
     )
     _add_cap_flags(group)
 
@@ -150,7 +167,7 @@ def policy_given(args: argparse.Namespace) -> bool:
 
 def policy_json(args: argparse.Namespace) -> str:
     """The policy from --tool-policy and the flags, as JSON; PolicyConfigError if invalid."""
-    from conveyor_sgl.runtime.server.policy import load_policy
+    from conveyor_sgl.runtime.server.policy import load_policy, with_mcp_network
 
     names = [n.strip() for arg in args.tool_allow or [] for n in arg.split(",") if n.strip()]
     policy = load_policy(
@@ -164,8 +181,27 @@ def policy_json(args: argparse.Namespace) -> str:
         max_session_s=args.tool_max_session_s,
         max_sessions_per_client=args.tool_max_sessions_per_client,
         max_body_bytes=args.tool_max_body_bytes,
+        mcp_servers=mcp_server_flags(getattr(args, "tool_mcp_server", None)),
     )
+    policy = with_mcp_network(policy, getattr(args, "tool_mcp_network", None) or [])
     return policy.to_json()
+
+
+def mcp_server_flags(values: list[str] | None) -> dict[str, str] | None:
+    """``--tool-mcp-server NAME=COMMAND|URL`` flags as the policy's ``mcp_servers``."""
+    from conveyor_sgl.runtime.server.policy import PolicyConfigError
+
+    if not values:
+        return None
+    servers = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name or not rest.strip():
+            raise PolicyConfigError(
+                f"--tool-mcp-server {value!r}: expected NAME=COMMAND or NAME=URL"
+            )
+        servers[name.strip()] = rest.strip()
+    return servers
 
 
 def register_cli_hooks(on_server_mode: Callable[[], None]) -> None:

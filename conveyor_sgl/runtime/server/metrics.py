@@ -28,7 +28,7 @@ import threading
 import time
 from typing import Any
 
-from conveyor_sgl.runtime.session import ToolSession
+from conveyor_sgl.runtime.tool_call import CallSession
 from conveyor_sgl.runtime.workers.pool import WorkerPool
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class ServerMetrics:
             self._sessions += 1
         self.refresh_pool()
 
-    def session_finished(self, session: ToolSession) -> None:
+    def session_finished(self, session: CallSession) -> None:
         timeline, tool = session.timeline, session.tool
         self.finished.labels(tool=tool, status=timeline.status or "error").inc()
         self.units.labels(tool=tool).inc(len(timeline.units))
@@ -163,7 +163,7 @@ def record_session_started(tool: str) -> None:
         _metrics.session_started(tool)
 
 
-def record_session_finished(session: ToolSession) -> None:
+def record_session_finished(session: CallSession) -> None:
     if _metrics is not None:
         _metrics.session_finished(session)
 

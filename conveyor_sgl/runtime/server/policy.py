@@ -24,6 +24,15 @@ YAML keys (all optional), with the flag each one mirrors::
     max_session_s: 300            # --tool-max-session-s SECONDS
     max_sessions_per_client: 4    # --tool-max-sessions-per-client N
     max_body_bytes: 1 MiB         # --tool-max-body-bytes SIZE (bytes, or 512 KiB, 4 MiB)
+    mcp_servers:                  # --tool-mcp-server NAME=COMMAND|URL (repeatable)
+      files: {command: [npx, -y, "@modelcontextprotocol/server-filesystem", /srv/data]}
+      search: {url: "http://127.0.0.1:8000/mcp"}
+      web: {command: [python, /srv/web_server.py], network: true}  # --tool-mcp-network web
+
+MCP servers are named by the operator only: a request may use their tools as
+``"mcp/<server>/<tool>"``, never name a server or a command of its own. A server given as a
+command is started by this server, confined (``runtime/sandbox/confined_command.py``: its own
+network namespace unless ``network``, Landlock, the syscall baseline, no capabilities).
 """
 
 from __future__ import annotations
@@ -31,8 +40,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import shlex
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,7 +65,10 @@ _YAML_KEYS = {
     "max_session_s": "max_session_s",
     "max_sessions_per_client": "max_sessions_per_client",
     "max_body_bytes": "max_body_bytes",
+    "mcp_servers": "mcp_servers",
 }
+_MCP_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_MCP_KEYS = {"command", "url", "network"}
 # What one client may hold, unless the operator says otherwise.
 DEFAULT_MAX_SESSION_S = 300.0  # as long as the frontend's default wait (its HTTP timeout)
 DEFAULT_MAX_SESSIONS_PER_CLIENT = 4  # a quarter of a default pool (16 workers)
@@ -76,8 +90,11 @@ class ServerPolicy:
     max_session_s: float = DEFAULT_MAX_SESSION_S  # wall time from receipt to the session's end
     max_sessions_per_client: int = DEFAULT_MAX_SESSIONS_PER_CLIENT  # held at once
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # of a /conveyor/ request, or one carried
+    # name -> {"command": [argv...], "network": bool} or {"url": "http(s)://..."}
+    mcp_servers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "mcp_servers", check_mcp_servers(self.mcp_servers))
         if self.tools is not None and not all(isinstance(t, str) and t for t in self.tools):
             raise PolicyConfigError(f"policy tools must be non-empty names, got {self.tools!r}")
         for name in ("allow_import_targets", "allow_callables", "allow_unconfined"):
@@ -124,6 +141,14 @@ class ServerPolicy:
             "max_session_s": self.max_session_s,
             "max_sessions_per_client": self.max_sessions_per_client,
             "max_body_bytes": self.max_body_bytes,
+            # Names and transports only: the commands and URLs are the operator's business.
+            "mcp_servers": {
+                name: {
+                    "transport": "stdio" if "command" in spec else "http",
+                    "network": bool(spec.get("network")) if "command" in spec else None,
+                }
+                for name, spec in self.mcp_servers.items()
+            },
         }
 
     def to_json(self) -> str:
@@ -165,7 +190,67 @@ def load_policy(path: str | Path | None = None, **flags: Any) -> ServerPolicy:
         given["files_root"] = real_directory(given["files_root"], "--tool-files-root")
     if "max_body_bytes" in given:
         given["max_body_bytes"] = size_of(given["max_body_bytes"], "--tool-max-body-bytes")
+    if "mcp_servers" in given:  # the flags' servers add to the file's (same name: replaced)
+        given["mcp_servers"] = {**base.mcp_servers, **given["mcp_servers"]}
     return replace(base, **given)
+
+
+def with_mcp_network(policy: ServerPolicy, names: list[str]) -> ServerPolicy:
+    """``policy`` whose MCP servers ``names`` (commands) keep the network."""
+    if not names:
+        return policy
+    servers = {name: dict(spec) for name, spec in policy.mcp_servers.items()}
+    for name in names:
+        if name not in servers or "command" not in servers[name]:
+            known = ", ".join(n for n, s in servers.items() if "command" in s) or "none"
+            raise PolicyConfigError(
+                f"--tool-mcp-network {name!r}: no MCP server of that name is a command "
+                f"(the commands: {known})"
+            )
+        servers[name]["network"] = True
+    return replace(policy, mcp_servers=servers)
+
+
+def check_mcp_servers(servers: object) -> dict[str, dict[str, Any]]:
+    """The operator's MCP servers, each checked: a name of letters, digits, '-' and '_', and
+    either a command (argv list, or one string split like a shell does) with an optional
+    ``network``, or an http(s) URL."""
+    if not isinstance(servers, Mapping):
+        raise PolicyConfigError(f"policy mcp_servers must be a mapping, got {servers!r}")
+    out = {}
+    for name, spec in servers.items():
+        if not isinstance(name, str) or not _MCP_NAME.fullmatch(name):
+            raise PolicyConfigError(
+                f"policy MCP server name {name!r}: use letters, digits, '-' and '_'"
+            )
+        if isinstance(spec, str):  # the flag's form: a command line or a URL
+            spec = {"url": spec} if spec.startswith(("http://", "https://")) else {"command": spec}
+        if not isinstance(spec, Mapping) or not set(spec) <= _MCP_KEYS:
+            raise PolicyConfigError(
+                f"policy MCP server {name!r}: expected command or url (and network), got {spec!r}"
+            )
+        command, url = spec.get("command"), spec.get("url")
+        if (command is None) == (url is None):
+            raise PolicyConfigError(f"policy MCP server {name!r}: give a command or a url")
+        network = spec.get("network", False)
+        if not isinstance(network, bool):
+            raise PolicyConfigError(f"policy MCP server {name!r}: network must be true or false")
+        if url is not None:
+            if network:
+                raise PolicyConfigError(
+                    f"policy MCP server {name!r}: network is for a command we start, not a URL"
+                )
+            _check_prefix(url)
+            out[name] = {"url": url}
+            continue
+        if isinstance(command, str):
+            command = shlex.split(command)
+        if not isinstance(command, list | tuple) or not command:
+            raise PolicyConfigError(f"policy MCP server {name!r}: command must be an argv list")
+        if not all(isinstance(arg, str) and arg for arg in command):
+            raise PolicyConfigError(f"policy MCP server {name!r}: command must be strings")
+        out[name] = {"command": list(command), "network": network}
+    return out
 
 
 def _from_yaml(path: Path) -> ServerPolicy:

@@ -31,11 +31,13 @@ import msgspec
 from fastapi import Request
 
 from conveyor_sgl.parsers import PARSERS
+from conveyor_sgl.runtime.function_call import FunctionSession
 from conveyor_sgl.runtime.sandbox import layers as sandbox_layers
 from conveyor_sgl.runtime.server import metrics as server_metrics
 from conveyor_sgl.runtime.server.admission import PolicyError, admit, check_session_time
 from conveyor_sgl.runtime.server.carrier import CarrierMiddleware
 from conveyor_sgl.runtime.server.fair_share import ClientSessions, client_of_request
+from conveyor_sgl.runtime.server.mcp_servers import OperatorMcpServers, is_mcp_tool
 from conveyor_sgl.runtime.server.policy import ServerPolicy
 from conveyor_sgl.runtime.server.protocol import (
     ELAPSED_HEADER,
@@ -46,6 +48,7 @@ from conveyor_sgl.runtime.server.protocol import (
 )
 from conveyor_sgl.runtime.server.tool_run import ServerToolRun
 from conveyor_sgl.runtime.session import ToolSession
+from conveyor_sgl.runtime.tool_call import CallSession
 from conveyor_sgl.runtime.workers.pool import PoolBusyError, WorkerPool
 from conveyor_sgl.runtime.workers.process import WorkerStartError
 from conveyor_sgl.tools.limits import limits_for
@@ -72,6 +75,9 @@ class ServerMode:
         self.pool = pool or WorkerPool(size=WARM_WORKERS)
         self.executor = ThreadPoolExecutor(SESSION_THREADS, thread_name_prefix="conveyor")
         self.clients = ClientSessions(self.policy.max_sessions_per_client)
+        # The operator's MCP servers start now, in the background; requests wait for theirs.
+        self.mcp = OperatorMcpServers(self.policy)
+        self.mcp.start_all()
 
     def info(self) -> dict[str, Any]:
         server_metrics.ensure(self.pool)
@@ -90,6 +96,8 @@ class ServerMode:
                 for name in self.policy.allowed_tools()
             },
             "worker_pids": self.pool.pids(),
+            # The operator's MCP servers: state, tools ("mcp/<server>/<tool>"), sandbox layers.
+            "mcp_servers": self.mcp.describe(),
         }
 
     async def partial_tool(self, request: Any) -> Any:
@@ -138,8 +146,10 @@ class ServerMode:
             run.events(request), media_type="text/event-stream", headers=elapsed
         )
 
-    def start_session(self, spec: PartialToolRequest, t0: float) -> ToolSession:
+    def start_session(self, spec: PartialToolRequest, t0: float) -> CallSession:
         """Admit the request under the policy, then take a worker (blocking: in a thread)."""
+        if is_mcp_tool(spec.tool):
+            return self.start_mcp_call(spec, t0)
         admitted = admit(self.policy, spec.tool, spec.config, spec.limits)
         return ToolSession(
             admitted.checked,
@@ -151,12 +161,35 @@ class ServerMode:
             acquire_timeout_s=self.acquire_timeout_s,
         )
 
+    def start_mcp_call(self, spec: PartialToolRequest, t0: float) -> FunctionSession:
+        """A call of one of the operator's MCP servers' tools: its JSON arguments, checked
+        against the tool's inputSchema, go to the server the moment they close."""
+        if spec.config or spec.limits:
+            raise PolicyError(
+                f"tool {spec.tool!r}: an MCP tool takes no config or limits (its server's "
+                "confinement is the operator's)",
+                400,
+                "bad_request",
+            )
+        function, layers = self.mcp.resolve(spec.tool)
+        session = FunctionSession(
+            function,
+            partial=spec.partial,
+            mode="server",
+            t0=t0,
+            result_timeout_s=spec.result_timeout,
+        )
+        session.tool = spec.tool  # results and metrics name it as the request did
+        session.timeline.sandbox = layers
+        return session
+
     async def _in_thread(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         import asyncio
 
         return await asyncio.wrap_future(self.executor.submit(fn, *args, **kwargs))
 
     def shutdown(self) -> None:
+        self.mcp.shutdown()
         self.pool.shutdown()
         self.executor.shutdown(wait=False, cancel_futures=True)
 

@@ -42,9 +42,8 @@ from conveyor_sgl.runtime.server.protocol import (
     ToolDone,
     sse_event,
 )
-from conveyor_sgl.runtime.session import ToolSession
 from conveyor_sgl.runtime.timeline import ToolResult
-from conveyor_sgl.runtime.tool_call import CallDriver
+from conveyor_sgl.runtime.tool_call import CallDriver, CallSession
 
 T = TypeVar("T")
 _WAIT_SLICE_S = 0.25  # how long one result wait may hold a thread before it looks up again
@@ -65,7 +64,7 @@ class ServerToolRun:
         self,
         tokenizer_manager: Any,
         obj: Any,
-        session: ToolSession,
+        session: CallSession,  # a tool's session, or a call of an operator's MCP tool
         *,
         t0: float,
         result_timeout: float,
