@@ -10,11 +10,11 @@ the rule and the flag that changes it) before the step it guards:
 1. the tool string, before anything is imported: an allowed registered name (a target string
    of a registered tool counts as its name), or a ``"module:Class"`` target only where the
    operator allows targets;
-2. options the server owns (a tool's ``files_root_option``) are refused, then the config's
-   own checks run;
+2. options the server owns (a tool's ``files_root_option``) are refused;
 3. what the config names (``Tool.config_references``), before anything is opened or fetched:
    callables, file paths under the files root, URLs under an allowed prefix; then the
-   server sets the options it owns from the policy;
+   server sets the options it owns from the policy, and the tool class checks the config the
+   worker will get (once: ``Admitted.checked``), e.g. sql's ``setup`` against the files root;
 4. the request's ``limits``, which may only tighten the tool's own;
 5. a tool that runs untrusted code needs the kernel's Landlock layer (else 503) unless the
    operator opted out.
@@ -76,13 +76,18 @@ def admit(
             "(--tool-files-root)",
             rule="files_root",
         )
-    try:
+    try:  # what the config names, refused before anything is opened or fetched (403)
+        references = resolved.cls.config_references(config)
+    except (TypeError, ValueError, AttributeError):
+        references = None  # a config too malformed to read: the check below says why (400)
+    if references is not None:
+        check_references(policy, references)
+    if option is not None:  # the server's own setting: "" allows no file, ":memory:" only
+        config = {**config, option: policy.files_root or ""}
+    try:  # the config the worker gets, the server's settings included: checked once, here
         resolved.cls.check_config(dict(config))
     except (TypeError, ValueError) as e:
         raise PolicyError(f"tool {resolved.name!r}: bad config: {e}", 400, "bad_request") from None
-    check_references(policy, resolved.cls.config_references(config))
-    if option is not None:  # the server's own setting: "" allows no file, ":memory:" only
-        config = {**config, option: policy.files_root or ""}
     checked = CheckedTool(resolved, MappingProxyType(dict(config)))
     admitted = Admitted(checked, tightened(limits_for(resolved), limits))
     check_confinement(policy, resolved)
