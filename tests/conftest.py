@@ -2,8 +2,9 @@
 
 Starting a server costs 30-45 s of this host's two cores, so every test that can shares the
 one ``flagged_server``: client-mode tests (a stock server's routes are all there), server
-mode, the OpenAI API (its tool-call parser on). Only tests of other launch settings (a
-policy, metrics, the launcher itself, the router) start their own."""
+mode, the OpenAI API (its tool-call parser on), the launcher's own checks; and the tests of an
+operator's policy share one ``policed_server``. Only tests of other launch settings (caps,
+metrics, sglang serve, sgl.Runtime, the router, the notebook's own) start their own."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -34,13 +38,15 @@ FLAGGED_FLAGS = [
 def flagged_server():
     """The embedded default model (CPU) launched with ``--tool-partial-execution`` (both
     modes), started once; the tests/ directory is on its path for the test tools."""
-    from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
+    from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer, group_pids
 
     tests_dir = os.path.dirname(os.path.abspath(__file__))
     with EmbeddedServer(extra_args=FLAGGED_FLAGS, env={"PYTHONPATH": tests_dir}) as server:
         yield server
         workers = _worker_pids(server.url)
-    # Stopping the server leaves no tool worker behind (the warm pool included).
+    # Stopping the server leaves nothing of its process group (HTTP server, scheduler,
+    # detokenizer) and no tool worker behind (the warm pool included).
+    assert group_pids(server.pid) == [], "processes of the server outlived it"
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and not all(pid_gone(pid) for pid in workers):
         time.sleep(0.2)
@@ -54,6 +60,43 @@ def _worker_pids(url: str) -> list[int]:
         return list(requests.get(url + "/conveyor/info", timeout=10).json()["worker_pids"])
     except (requests.RequestException, ValueError, KeyError):
         return []  # the server is gone already: nothing to check here
+
+
+POLICED_KEY = "test-key-123"
+POLICED_AUTH = {"Authorization": f"Bearer {POLICED_KEY}"}
+POLICED_TOOLS = "python,sql,validation,search,planner"  # not calculator
+
+
+@dataclass
+class Policed:
+    """The session's server under an operator's policy: an API key, allowed tools, a files
+    root; ``probes`` is on its path (a module that leaves ``mark`` when imported)."""
+
+    server: Any
+    base: Path
+    root: Path
+    mark: Path
+
+
+@pytest.fixture(scope="session")
+def policed_server(tmp_path_factory):
+    from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
+
+    base = tmp_path_factory.mktemp("policy")
+    root, probes = base / "root", base / "probes"
+    root.mkdir()
+    probes.mkdir()
+    mark = base / "imported.mark"
+    (probes / "policy_probe_mod.py").write_text(
+        f"open({str(mark)!r}, 'w').close()\n"
+        "from conveyor_sgl.tools.base import Tool\n"
+        "class Probe(Tool):\n    pass\n"
+        "def run(**kw):\n    return 'ran'\n"
+    )
+    flags = ["--tool-partial-execution", "--api-key", POLICED_KEY, "--tool-allow", POLICED_TOOLS]
+    flags += ["--tool-files-root", str(root)]
+    with EmbeddedServer(extra_args=flags, env={"PYTHONPATH": str(probes)}) as server:
+        yield Policed(server, base, root, mark)
 
 
 @pytest.fixture(scope="session")

@@ -167,10 +167,10 @@ def _sse_events(response) -> list[dict]:
 
 
 @pytest.mark.server
-def test_embedded_server_forces_text_streams_per_token_and_leaves_nothing():
+def test_embedded_server_forces_text_and_streams_per_token(flagged_server):
+    # The shared session server is an EmbeddedServer; that stopping it leaves no process
+    # of its group is checked in its fixture's teardown (tests/conftest.py).
     import requests
-
-    from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer, group_pids
 
     body = {
         "text": PROMPT,
@@ -180,15 +180,14 @@ def test_embedded_server_forces_text_streams_per_token_and_leaves_nothing():
             "regex": literal_regex(SNIPPET),
         },
     }
-    with EmbeddedServer() as server:
-        pgid = server.pid
-        assert len(server.group_pids()) >= 3  # HTTP server, scheduler, detokenizer
-        reply = requests.post(server.url + "/generate", json=body, timeout=60).json()
-        assert reply["text"] == SNIPPET
-        with requests.post(
-            server.url + "/generate", json={**body, "stream": True}, stream=True, timeout=60
-        ) as response:
-            events = _sse_events(response)
+    server = flagged_server
+    assert len(server.group_pids()) >= 3  # HTTP server, scheduler, detokenizer
+    reply = requests.post(server.url + "/generate", json=body, timeout=60).json()
+    assert reply["text"] == SNIPPET
+    with requests.post(
+        server.url + "/generate", json={**body, "stream": True}, stream=True, timeout=60
+    ) as response:
+        events = _sse_events(response)
     assert events[-1]["text"] == SNIPPET
     tokens = events[-1]["meta_info"]["completion_tokens"]
     counts = [len(e["output_ids"]) for e in events]  # cumulative, like the text
@@ -196,4 +195,3 @@ def test_embedded_server_forces_text_streams_per_token_and_leaves_nothing():
     # One event per decoded token (--stream-interval 1), except that SGLang's tokenizer
     # manager sends only the latest state when it falls behind the scheduler (a busy CPU).
     assert len(events) >= 0.8 * tokens
-    assert group_pids(pgid) == []

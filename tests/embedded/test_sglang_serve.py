@@ -190,11 +190,13 @@ def test_without_that_environment_the_backend_starts_sglang_again_with_it(monkey
     assert len(execs) == 1
 
 
-@pytest.fixture(scope="module", params=["env", "flag", "backend"])
+@pytest.fixture(scope="module", params=["flag", "backend"])
 def served(request):
-    """`sglang serve` with server mode from the environment, from the flag, or from our
-    serve backend (`--model-type conveyor`: nothing but the model, the port and a small KV
-    pool, in the shell's environment less anything this project sets)."""
+    """`sglang serve` with server mode from the flag, or from our serve backend
+    (`--model-type conveyor`: nothing but the model, the port and a small KV pool, in the
+    shell's environment less anything this project sets). The third route, the environment
+    variable, is how our launcher turns it on: the session's shared server (conftest) and
+    `start_runtime` (test_sgl_runtime) run on it."""
     pool = ["--max-total-tokens", "4096", "--max-running-requests", "8"]
     if request.param == "backend":
         argv = ["--model-type", "conveyor", "--model-path", str(ensure_default_model()), *pool]
@@ -208,23 +210,20 @@ def served(request):
     plan = launcher.plan_launch(pool, has_gpu=launcher.has_gpu(), environ=os.environ)
     env = launcher.launch_environment(plan, os.environ)
     argv = list(plan.argv)
-    if request.param == "env":
-        env |= {ENABLE_ENV: "1", POLICY_ENV: ServerPolicy(tools=("python",)).to_json()}
-    else:
-        env[ENABLE_ENV] = "0"  # whatever this shell has: only the flag may turn it on
-        argv += ["--tool-allow", "python,line", "--tool-partial-execution"]
+    env[ENABLE_ENV] = "0"  # whatever this shell has: only the flag may turn it on
+    argv += ["--tool-allow", "python,line", "--tool-partial-execution"]
     with SglangServe(extra_args=argv, env=env, startup_timeout_s=150) as server:
         yield request.param, server
 
 
 @pytest.mark.server
 def test_sglang_serve_has_the_conveyor_routes(served):
-    route, server = served
+    _, server = served
     res = requests.get(server.url + "/conveyor/info", timeout=10)
     assert res.status_code == 200, res.text
     info = res.json()
     assert info["tool_partial_execution"] is True
-    assert info["tools"] == (["python"] if route == "env" else ["python", "line"])
+    assert info["tools"] == ["python", "line"]
     body = {"text": "hi", "sampling_params": {"max_new_tokens": 2}}
     meta = requests.post(server.url + "/generate", json=body, timeout=60).json()["meta_info"]
     assert SERVER_TIME_KEY in meta  # the output stream is stamped too

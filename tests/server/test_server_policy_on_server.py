@@ -9,36 +9,22 @@ import socket
 import pytest
 import requests
 import sglang as sgl
+from conftest import POLICED_AUTH, POLICED_KEY, POLICED_TOOLS
 
 from conveyor_sgl import partial_tool, tool_result
-from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 from conveyor_sgl.runtime.server.protocol import CARRIER_PATH, PARTIAL_TOOL_PATH, carried
 from programs.code_solver import forced
 
 pytestmark = pytest.mark.server
 
-KEY = "test-key-123"
-AUTH = {"Authorization": f"Bearer {KEY}"}
-ALLOWED = "python,sql,validation,search,planner"  # not calculator
+KEY, AUTH, ALLOWED = POLICED_KEY, POLICED_AUTH, POLICED_TOOLS
 
 
 @pytest.fixture(scope="module")
-def policed(tmp_path_factory):
-    base = tmp_path_factory.mktemp("policy")
-    root, probes = base / "root", base / "probes"
-    root.mkdir()
-    probes.mkdir()
-    mark = base / "imported.mark"
-    (probes / "policy_probe_mod.py").write_text(
-        f"open({str(mark)!r}, 'w').close()\n"
-        "from conveyor_sgl.tools.base import Tool\n"
-        "class Probe(Tool):\n    pass\n"
-        "def run(**kw):\n    return 'ran'\n"
-    )
-    flags = ["--tool-partial-execution", "--api-key", KEY, "--tool-allow", ALLOWED]
-    flags += ["--tool-files-root", str(root)]
-    with EmbeddedServer(extra_args=flags, env={"PYTHONPATH": str(probes)}) as server:
-        yield server, base, root, mark
+def policed(policed_server):
+    """The session's policed server (tests/conftest.py): (server, base, root, mark)."""
+    p = policed_server
+    return p.server, p.base, p.root, p.mark
 
 
 def _post(url: str, body: dict, headers: dict | None = AUTH) -> requests.Response:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import requests
+from conftest import POLICED_AUTH
 
 from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 from conveyor_sgl.runtime.server.protocol import EVENT_KEY, PARTIAL_TOOL_PATH, RESULT, TEXT_KEY
@@ -29,11 +30,9 @@ AFTER = {"t": [(1,), (2,)], "u": [("new",)]}
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sql-root")
-    flags = ["--tool-partial-execution", "--tool-allow", "sql", "--tool-files-root", str(root)]
-    with EmbeddedServer(extra_args=flags) as server:
-        yield server, root
+def served(policed_server):
+    """The session's server with a files root (tests/conftest.py), sql allowed."""
+    return policed_server.server, policed_server.root
 
 
 @pytest.fixture
@@ -68,7 +67,9 @@ def _post(
         "generate": {"text": "SQL:\n", "sampling_params": sampling},
         **extra,
     }
-    answer = requests.post(server.url + PARTIAL_TOOL_PATH, json=body, stream=True, timeout=120)
+    answer = requests.post(
+        server.url + PARTIAL_TOOL_PATH, json=body, headers=POLICED_AUTH, stream=True, timeout=120
+    )
     assert answer.status_code == 200, answer.text
     return answer
 
