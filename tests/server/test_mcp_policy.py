@@ -124,3 +124,17 @@ def test_a_server_that_cannot_start_is_a_503_for_its_requests():
         assert servers.describe()["broken"]["state"] == "failed"
     finally:
         servers.shutdown()
+
+
+def test_an_operators_server_over_streamable_http():
+    from mcp_servers.fixtures import http_server
+
+    with http_server() as url:
+        servers = OperatorMcpServers(ServerPolicy(mcp_servers={"remote": {"url": url}}))
+        servers.start_all()
+        try:
+            function, layers = servers.resolve("mcp/remote/add")
+            assert function.name == "add" and layers is None  # not ours to confine
+            assert servers.describe()["remote"]["transport"] == "http"
+        finally:
+            servers.shutdown()
