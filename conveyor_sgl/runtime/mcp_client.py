@@ -14,14 +14,22 @@ them); calls are tasks on the same loop, so several calls to one server run at o
 
 ``server.tool(name)`` is an ``McpTool``: its schema is the tool's ``inputSchema``, its result
 the text of the content blocks it returns (``isError`` makes it an ``error`` result).
+
+``McpServer.stdio(command, confine=True)`` starts the command under the kernel layers of our
+tool executors (``sandbox/confined_command.py``: its own network namespace unless
+``network=True``, Landlock, the syscall baseline, no capabilities); ``server.sandbox`` then
+lists the layers that hold. Server mode starts every operator's command this way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -43,6 +51,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CONNECT_TIMEOUT_S = 30.0  # start, initialize, list the tools
 DEFAULT_CLOSE_TIMEOUT_S = 10.0  # the SDK's own shutdown waits at most ~6 s (2 s per step)
+CONFINED_LAUNCHER = "conveyor_sgl.runtime.sandbox.confined_command"
 _LIST_PAGES = 100  # a server whose tool list never ends cannot hang the start
 
 
@@ -67,6 +76,8 @@ class McpServer:
         call_timeout_s: float | None = None,
         errlog: TextIO | None = None,
         runner: FunctionRunner | None = None,
+        confine: bool = False,
+        network: bool = False,
     ) -> None:
         if (command is None) == (url is None):
             raise McpError("an MCP server is a command (stdio) or a URL (streamable HTTP)")
@@ -83,6 +94,12 @@ class McpServer:
         self.call_timeout_s = call_timeout_s
         self.errlog = errlog
         self.runner = runner or default_runner()
+        self.confine = confine
+        self.network = network
+        if url is not None and (confine or network):
+            raise McpError("confine= and network= are for a command we start, not a URL")
+        self.sandbox: list[str] | None = None  # the kernel layers in force (confine=True)
+        self._workdir: str | None = None
         self.tools: dict[str, McpTool] = {}
         self._session: Any = None
         self._stop: asyncio.Event | None = None
@@ -90,7 +107,9 @@ class McpServer:
 
     @classmethod
     def stdio(cls, command: Sequence[str], **kwargs: Any) -> McpServer:
-        """A server we start (``command``: its argv) and talk to over stdin/stdout."""
+        """A server we start (``command``: its argv) and talk to over stdin/stdout;
+        ``confine=True``: under our executors' kernel layers (``network=True`` keeps the
+        network)."""
         return cls(command=command, **kwargs)
 
     @classmethod
@@ -109,8 +128,11 @@ class McpServer:
         """Start (stdio) or reach (HTTP) the server, initialize, list its tools."""
         if self._owner is not None:
             return self
+        report = None
+        if self.confine:
+            report = tempfile.NamedTemporaryFile("r", prefix="conveyor-mcp-", suffix=".json")
         ready: Future[list[Any]] = Future()
-        self._owner = self.runner.submit_coroutine(lambda: self._own(ready))
+        self._owner = self.runner.submit_coroutine(lambda: self._own(ready, report))
         try:
             listed = ready.result(timeout=self.connect_timeout_s)
         except FutureTimeout:
@@ -122,11 +144,25 @@ class McpServer:
         except Exception as e:  # noqa: BLE001 - whatever the SDK raised: an McpError
             self.close()
             raise McpError(f"MCP server {self.name!r} could not start: {_describe(e)}") from None
+        finally:
+            if report is not None:
+                self._read_report(report.read())
+                report.close()
         self.tools = {
             tool.name: McpTool(self, tool.name, tool.input_schema, tool.description)
             for tool in listed
         }
         return self
+
+    def _read_report(self, text: str) -> None:
+        try:
+            facts = json.loads(text or "{}")
+        except ValueError:
+            facts = {}
+        self.sandbox = [str(layer) for layer in facts.get("layers", [])]
+        workdir = facts.get("workdir")
+        if isinstance(workdir, str) and os.path.basename(workdir).startswith("conveyor-mcp-"):
+            self._workdir = workdir  # its tmpfs was private to it: an empty directory here
 
     def tool(self, name: str, **kwargs: Any) -> McpTool:
         """The server's tool ``name`` (``timeout_s=``: its deadline per call)."""
@@ -171,6 +207,9 @@ class McpServer:
         except BaseException:  # noqa: BLE001, S110 - a start that failed has reported it already
             pass
         self._session = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
 
     async def call(self, name: str, arguments: dict[str, Any]) -> Any:
         """One ``tools/call`` (on the runner's loop): the SDK's ``CallToolResult``."""
@@ -179,14 +218,14 @@ class McpServer:
             raise McpError(f"MCP server {self.name!r} is closed")
         return await session.call_tool(name, arguments)
 
-    async def _own(self, ready: Future[list[Any]]) -> None:
+    async def _own(self, ready: Future[list[Any]], report: Any = None) -> None:
         """The task that holds the transport and the session, from start to close."""
         from mcp import ClientSession
 
         self._stop = asyncio.Event()
         try:
             async with AsyncExitStack() as stack:
-                streams = await self._transport(stack)
+                streams = await self._transport(stack, report.name if report else None)
                 session = await stack.enter_async_context(ClientSession(streams[0], streams[1]))
                 await session.initialize()
                 listed = await _list_tools(session)
@@ -203,12 +242,16 @@ class McpServer:
         finally:
             self._session = None
 
-    async def _transport(self, stack: AsyncExitStack) -> Any:
+    async def _transport(self, stack: AsyncExitStack, report: str | None) -> Any:
         if self.command is not None:
             from mcp.client.stdio import StdioServerParameters, stdio_client
 
+            command = self.command
+            if report is not None:
+                launcher = [sys.executable, "-m", CONFINED_LAUNCHER, "--report", report]
+                command = [*launcher, *(["--network"] if self.network else []), "--", *command]
             params = StdioServerParameters(
-                command=self.command[0], args=self.command[1:], env=self.env or None, cwd=self.cwd
+                command=command[0], args=command[1:], env=self.env or None, cwd=self.cwd
             )
             return await stack.enter_async_context(
                 stdio_client(params, errlog=self.errlog or sys.stderr)

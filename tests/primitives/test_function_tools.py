@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 
@@ -313,3 +314,22 @@ def test_a_chunk_loop_of_your_own():
     assert unit.sent_at is not None  # on its way before finish()
     result = calls.finish().calls[0].result
     assert json.loads(result.output)["city"] == "Oslo"
+
+
+def test_an_mcp_server_we_start_may_run_confined(tmp_path):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    with listener, McpServer.stdio(STDIO_COMMAND, confine=True) as server:
+        assert {"netns", "landlock", "syscalls", "caps"} <= set(server.sandbox)
+        calls = run_tool_calls(
+            [chunk(0, json.dumps({"port": port, "path": __file__}), name="probe")],
+            {"probe": server.tool("probe")},
+        )
+    facts = json.loads(calls.calls[0].content)
+    assert facts["CapEff"] == "0000000000000000" and facts["interfaces"] == ["lo"]
+    assert facts["connect"] != "ok"
+    assert facts["read"].startswith("PermissionError")  # the tests, beside it: not its files
+    with pytest.raises(McpError, match="not a URL"):
+        McpServer.http("http://127.0.0.1:1/mcp", confine=True)

@@ -22,15 +22,18 @@ Not applied: a PID namespace (an MCP server is a long-lived process that the cli
 with signals, which PID 1 of a namespace ignores), the socket-family filter (asyncio needs
 unix socket pairs; the network namespace and Landlock cover the network) and the rlimits
 (an operator's server may need what it needs). The environment is scrubbed
-(``confine.scrub_env``).
+(``confine.scrub_env``), and the command is killed when the thread that started it ends
+(``PR_SET_PDEATHSIG``): a server process that dies hard takes its MCP servers with it.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 
@@ -39,6 +42,7 @@ from conveyor_sgl.runtime.sandbox import layers as switches
 from conveyor_sgl.runtime.sandbox.confine import scrub_env
 
 DISK_BYTES = 256 << 20
+_PR_SET_PDEATHSIG = 1
 
 
 def command_roots(command: list[str]) -> list[str]:
@@ -85,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command to run")
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the death signal was set
+        return 125
     report = open(args.report, "w")
     workdir = os.path.realpath(tempfile.mkdtemp(prefix="conveyor-mcp-"))
     read = [*command_roots(command), *args.read]

@@ -13,12 +13,7 @@ kernel has no Landlock, it is not started unless the operator allows unconfined 
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
-import sys
-import tempfile
 import threading
 from typing import Any
 
@@ -31,7 +26,6 @@ from conveyor_sgl.runtime.server.policy import ServerPolicy
 log = logging.getLogger(__name__)
 
 PREFIX = "mcp/"
-LAUNCHER = "conveyor_sgl.runtime.sandbox.confined_command"
 
 
 def is_mcp_tool(tool: str) -> bool:
@@ -46,7 +40,6 @@ class _Entry:
         self.server: McpServer | None = None
         self.error: str | None = None
         self.layers: list[str] | None = None  # None: not started by us (a URL)
-        self.workdir: str | None = None
 
 
 class OperatorMcpServers:
@@ -120,8 +113,6 @@ class OperatorMcpServers:
             server, entry.server = entry.server, None
             if server is not None:
                 server.close()
-            if entry.workdir:
-                shutil.rmtree(entry.workdir, ignore_errors=True)
 
     def _start(self, entry: _Entry) -> None:
         try:
@@ -158,20 +149,12 @@ class OperatorMcpServers:
                 "this host lacks the landlock layer to confine it; the operator may run it "
                 "unconfined with --tool-allow-unconfined"
             )
-        with tempfile.NamedTemporaryFile("r", prefix="conveyor-mcp-", suffix=".json") as report:
-            wrapped = [sys.executable, "-m", LAUNCHER, "--report", report.name]
-            wrapped += ["--network"] if spec.get("network") else []
-            server = McpServer.stdio(
-                [*wrapped, "--", *command],
-                name=entry.name,
-                connect_timeout_s=self.connect_timeout_s,
-            ).start()
-            try:
-                facts = json.loads(report.read() or "{}")
-            except ValueError:
-                facts = {}
-        entry.layers = list(facts.get("layers", []))
-        workdir = facts.get("workdir")
-        if isinstance(workdir, str) and os.path.basename(workdir).startswith("conveyor-mcp-"):
-            entry.workdir = workdir
+        server = McpServer.stdio(
+            command,
+            name=entry.name,
+            connect_timeout_s=self.connect_timeout_s,
+            confine=True,
+            network=bool(spec.get("network")),
+        ).start()
+        entry.layers = server.sandbox
         return server
