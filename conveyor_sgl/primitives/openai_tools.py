@@ -363,7 +363,7 @@ class PartialToolCalls:
         for stream in self._ordered():
             if stream.held is not None:
                 self._release(stream)
-                if stream.complete:
+                if stream.complete and not _waits_for_stream_end(stream.spec):
                     self._end(stream, time.monotonic())
             if self._verdict(stream) is not _Verdict.OK:
                 return False

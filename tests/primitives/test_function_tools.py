@@ -333,3 +333,24 @@ def test_an_mcp_server_we_start_may_run_confined(tmp_path):
     assert facts["read"].startswith("PermissionError")  # the tests, beside it: not its files
     with pytest.raises(McpError, match="not a URL"):
         McpServer.http("http://127.0.0.1:1/mcp", confine=True)
+
+
+def test_a_function_after_a_call_that_may_abort_waits_for_its_verdict():
+    # A validation call may stop the message at its last field: the function after it is
+    # held until that verdict, and never runs after an abort.
+    schema = {"type": "object", "properties": {"unit": {"enum": ["c", "f"]}}}
+    ran = threading.Event()
+
+    def later() -> str:
+        ran.set()
+        return "ran"
+
+    tools = {"check": ToolSpec("validation", config={"schema": schema}), "later": later}
+    stream = [chunk(0, '{"unit": "kelvin"}', name="check"), chunk(1, "{}", name="later")]
+    calls = run_tool_calls(stream, tools)
+    assert calls.aborted == "invalid argument 'unit': 'kelvin' is not one of ['c', 'f']"
+    assert calls.calls[1].result.status == "aborted" and not ran.is_set()
+    ok = run_tool_calls(
+        [chunk(0, '{"unit": "c"}', name="check"), chunk(1, "{}", name="later")], tools
+    )
+    assert [c.result.status for c in ok.calls] == ["ok", "ok"] and ran.is_set()
