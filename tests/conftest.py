@@ -43,10 +43,10 @@ def flagged_server():
     tests_dir = os.path.dirname(os.path.abspath(__file__))
     with EmbeddedServer(extra_args=FLAGGED_FLAGS, env={"PYTHONPATH": tests_dir}) as server:
         yield server
-        workers = _worker_pids(server.url)
+        workers, group = _worker_pids(server.url), server.pid  # the group it leads
     # Stopping the server leaves nothing of its process group (HTTP server, scheduler,
     # detokenizer) and no tool worker behind (the warm pool included).
-    assert group_pids(server.pid) == [], "processes of the server outlived it"
+    assert group_pids(group) == [], "processes of the server outlived it"
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and not all(pid_gone(pid) for pid in workers):
         time.sleep(0.2)
