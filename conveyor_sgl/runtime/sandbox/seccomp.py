@@ -57,12 +57,18 @@ def forbid_new_processes() -> bool:
     arch = _ARCHES.get(platform.machine())
     if arch is None:
         return False
-    program = _program(arch)
+    return install(arch, _program(arch), tsync=True)
+
+
+def install(arch: _Arch, program: bytes, tsync: bool = False) -> bool:
+    """Install a classic BPF ``program`` as a seccomp filter (no_new_privs first); on every
+    thread of the process with ``tsync``, else on the calling thread (and all it starts).
+    False where the kernel refuses it. The one installer of every filter of the sandbox."""
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         return False
     fprog = _Sock_fprog(len(program) // 8, program)
-    flags = _SECCOMP_FILTER_FLAG_TSYNC
+    flags = _SECCOMP_FILTER_FLAG_TSYNC if tsync else 0
     return libc.syscall(arch.seccomp, _SECCOMP_SET_MODE_FILTER, flags, ctypes.byref(fprog)) == 0
 
 

@@ -13,21 +13,14 @@ I/O thread, which owns the runtime channel, is not affected. Syscalls of another
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import platform
 import socket
 
-from conveyor_sgl.runtime.sandbox.seccomp import (
-    _ARCHES,
-    _PR_SET_NO_NEW_PRIVS,
-    _Sock_fprog,
-    assemble,
-)
+from conveyor_sgl.runtime.sandbox.seccomp import _ARCHES, assemble, install
 
 _LD_W_ABS, _JEQ_K, _JGE_K, _RET_K = 0x20, 0x15, 0x35, 0x06
 _RET_ALLOW, _RET_ERRNO = 0x7FFF0000, 0x00050000
-_SECCOMP_SET_MODE_FILTER = 1
 _X32_BIT = 0x40000000
 _NR, _ARCH, _ARG0 = 0, 4, 16
 _SOCKET_NR = {"x86_64": 41, "aarch64": 198}
@@ -40,13 +33,8 @@ def refuse_families(families: tuple[int, ...]) -> bool:
     machine = platform.machine()
     if machine not in _SOCKET_NR or not families:
         return False
-    program = _program(_ARCHES[machine].audit, _SOCKET_NR[machine], families)
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        return False
-    fprog = _Sock_fprog(len(program) // 8, program)
-    seccomp = _ARCHES[machine].seccomp
-    return libc.syscall(seccomp, _SECCOMP_SET_MODE_FILTER, 0, ctypes.byref(fprog)) == 0
+    arch = _ARCHES[machine]
+    return install(arch, _program(arch.audit, _SOCKET_NR[machine], families))
 
 
 def _program(audit_arch: int, socket_nr: int, families: tuple[int, ...]) -> bytes:

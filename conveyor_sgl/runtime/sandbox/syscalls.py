@@ -14,22 +14,14 @@ and process the tool starts.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import platform
 from collections.abc import Iterable
 
-from conveyor_sgl.runtime.sandbox.seccomp import (
-    _ARCHES,
-    _CLONE3,
-    _PR_SET_NO_NEW_PRIVS,
-    _Sock_fprog,
-    assemble,
-)
+from conveyor_sgl.runtime.sandbox.seccomp import _ARCHES, _CLONE3, assemble, install
 
 _LD_W_ABS, _JEQ_K, _JGE_K, _JSET_K = 0x20, 0x15, 0x35, 0x45
 _RET_ALLOW, _RET_ERRNO = 0x7FFF0000, 0x00050000
-_SECCOMP_SET_MODE_FILTER = 1
 _X32_BIT = 0x40000000
 _NR, _ARCH, _ARG0 = 0, 4, 16
 # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
@@ -73,12 +65,7 @@ def refuse_dangerous() -> bool:
     if machine not in DENIED:
         return False
     arch = _ARCHES[machine]
-    program = _program(arch.audit, arch.clone, DENIED[machine].values())
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        return False
-    fprog = _Sock_fprog(len(program) // 8, program)
-    return libc.syscall(arch.seccomp, _SECCOMP_SET_MODE_FILTER, 0, ctypes.byref(fprog)) == 0
+    return install(arch, _program(arch.audit, arch.clone, DENIED[machine].values()))
 
 
 def _program(audit_arch: int, clone_nr: int, denied: Iterable[int]) -> bytes:
