@@ -15,8 +15,8 @@ import time
 
 import psutil
 import pytest
+from chat_chunks import chunk
 from mcp_servers.fixtures import STDIO_COMMAND, http_server
-from openai.types.chat import ChatCompletionChunk
 
 from conveyor_sgl import McpServer, ToolSpec, run_tool_calls
 from conveyor_sgl.primitives.openai_tools import (
@@ -28,20 +28,6 @@ from conveyor_sgl.runtime.mcp_client import McpError
 from conveyor_sgl.tools.registry import ToolConfigError
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def chunk(index: int, arguments: str = "", name: str | None = None, finish: str | None = None):
-    function = {"arguments": arguments, **({"name": name} if name else {})}
-    delta = {"tool_calls": [{"index": index, "id": f"call_{index}", "function": function}]}
-    return ChatCompletionChunk.model_validate(
-        {
-            "id": "c",
-            "object": "chat.completion.chunk",
-            "created": 0,
-            "model": "m",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-    )
 
 
 def streamed(calls: list[tuple[str, dict]], gap_s: float, fed: list[tuple[int, float]]):

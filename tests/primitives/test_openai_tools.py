@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from openai.types.chat import ChatCompletionChunk
+from chat_chunks import chunk
 
 from conveyor_sgl import run_tool
 from conveyor_sgl.primitives.json_field_stream import JsonFieldStream
@@ -91,13 +91,13 @@ class Arrivals:
         self.last_chunk_at = 0.0  # the last chunk with argument text
 
     def __iter__(self):
-        for chunk in self.stream:
+        for event in self.stream:
             now = time.monotonic()
-            for piece in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            for piece in (event.choices[0].delta.tool_calls or []) if event.choices else []:
                 if piece.function and piece.function.arguments:
                     self.last_chunk_at = now
                     self.times += [now] * len(self.reader.feed(piece.function.arguments))
-            yield chunk
+            yield event
 
 
 @pytest.mark.server
@@ -178,21 +178,6 @@ def test_parallel_calls_each_get_their_tool_message(client):
     assert [m["content"] for m in calls.tool_messages()] == [json.dumps(weather), "42\n"]
     ids = [c["id"] for c in calls.assistant_message()["tool_calls"]]
     assert [m["tool_call_id"] for m in calls.tool_messages()] == ids
-
-
-def chunk(index: int, arguments: str = "", name: str | None = None, finish: str | None = None):
-    """One ChatCompletionChunk as the SDK parses it from the server's stream."""
-    function = {"arguments": arguments, **({"name": name} if name else {})}
-    delta = {"tool_calls": [{"index": index, "id": f"call_{index}", "function": function}]}
-    return ChatCompletionChunk.model_validate(
-        {
-            "id": "c",
-            "object": "chat.completion.chunk",
-            "created": 0,
-            "model": "m",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-    )
 
 
 def test_split_escapes_reach_the_tool_decoded():

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from openai.types.chat import ChatCompletionChunk
+from chat_chunks import chunk
 
 from conveyor_sgl import run_tool
 from conveyor_sgl.primitives.openai_tools import PartialToolCalls, ToolSpec, run_tool_calls
@@ -104,21 +104,6 @@ def ids(case: tuple[str, int, list[str]]) -> str:
 def arguments(name: str, order: list[str]) -> str:
     _, valid, bad, value, _ = CASES[name]
     return json.dumps({key: value if key == bad else valid[key] for key in order})
-
-
-def chunk(index: int, arguments: str = "", name: str | None = None, finish: str | None = None):
-    """One ChatCompletionChunk as the SDK parses it from the server's stream."""
-    function = {"arguments": arguments, **({"name": name} if name else {})}
-    delta = {"tool_calls": [{"index": index, "id": f"call_{index}", "function": function}]}
-    return ChatCompletionChunk.model_validate(
-        {
-            "id": "c",
-            "object": "chat.completion.chunk",
-            "created": 0,
-            "model": "m",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-    )
 
 
 def call_chunks(index: int, name: str, text: str, size: int = 4) -> list[Any]:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import POLICED_AUTH
+from sql_files import contents, make_database
 
 from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 from conveyor_sgl.runtime.server.protocol import EVENT_KEY, PARTIAL_TOOL_PATH, RESULT, TEXT_KEY
@@ -40,20 +41,7 @@ def db(served, request) -> Path:
     """A fresh file database under the files root, holding t = [1]."""
     _, root = served
     path = root / f"{request.node.name}.db"
-    with sqlite3.connect(path) as setup:
-        setup.execute("CREATE TABLE t(x)")
-        setup.execute("INSERT INTO t VALUES (1)")
-    setup.close()
-    return path
-
-
-def contents(path: Path) -> dict[str, list[tuple]]:
-    """Every table's rows, read by a new connection (which rolls back a hot journal)."""
-    with sqlite3.connect(path, timeout=10) as reader:
-        names = [r[0] for r in reader.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        table = {n: sorted(reader.execute(f'SELECT * FROM "{n}"').fetchall()) for n in names}
-    reader.close()
-    return table
+    return make_database(path)
 
 
 def _post(

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sql_files import contents, make_database
 from tool_drive import drive
 from worker_fixtures import fresh_pool, no_leaked_workers
 
@@ -35,20 +36,7 @@ ENDLESS = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELEC
 def db(tmp_path: Path) -> Path:
     """A file database that holds t = [1], written and closed before the call."""
     path = tmp_path / "shop.db"
-    with sqlite3.connect(path) as setup:
-        setup.execute("CREATE TABLE t(x)")
-        setup.execute("INSERT INTO t VALUES (1)")
-    setup.close()
-    return path
-
-
-def contents(path: Path) -> dict[str, list[tuple]]:
-    """Every table's rows, read by a new connection (which rolls back a hot journal)."""
-    with sqlite3.connect(path, timeout=10) as reader:
-        names = [r[0] for r in reader.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        table = {n: sorted(reader.execute(f'SELECT * FROM "{n}"').fetchall()) for n in names}
-    reader.close()
-    return table
+    return make_database(path)
 
 
 BEFORE = {"t": [(1,)]}
