@@ -1,11 +1,12 @@
 """The session executor: the one process that runs a session's tool, confined as a whole.
 
 A worker forks its executor first thing, before it creates a thread or a ZeroMQ context
-(``spawn``): the child has exactly one thread and, where the kernel allows, is PID 1 of a new
-PID namespace. It then waits on an inherited pipe for the session's ``Start``, loads the
-tool (trusted code: its ``preload`` already ran before the fork), confines itself whole
-(``sandbox.confine.enter``: namespaces, rlimits, Landlock, seccomp, no capabilities), says
-which layers hold (``Confined``), and only then runs the tool on what the worker relays.
+(``spawn``): the child has exactly one thread and, where the kernel allows, runs as the child
+of PID 1 of a new PID namespace (``_init``). It then waits on an inherited pipe for the
+session's ``Start``, loads the tool (trusted code: its ``preload`` already ran before the
+fork), confines itself whole (``sandbox.confine.enter``: namespaces, rlimits, Landlock,
+seccomp, no capabilities), says which layers hold (``Confined``), and only then runs the tool
+on what the worker relays.
 
 What the executor holds is what the fork server imported and preloaded: no ZeroMQ context or
 socket, no pool state, no other session, no secret (the runtime scrubbed the environment).
@@ -43,13 +44,14 @@ class ExecutorProcess:
     to_executor: int  # write end
     from_executor: int  # read end
     output: int = -1  # read end of the executor's stdout and stderr (capped by the worker)
-    isolated: bool = False  # pid is PID 1 of the session's namespace (see ``_init``)
 
     def returncode(self, status: int) -> int:
         """How the tool's process ended, from the wait status of ``pid``, as
         ``Popen.returncode`` gives it (-N: killed by signal N)."""
         code = os.waitstatus_to_exitcode(status)
-        if self.isolated and 128 < code < 128 + signal.NSIG:
+        # Our executor's own codes are 0, 1 and 70; 128 + N is how a process that waits for
+        # the tool's (``_init``, ``_go_on_single_threaded``) reports it was killed by N.
+        if 128 < code < 128 + signal.NSIG:
             return -(code - 128)
         return code
 
@@ -89,7 +91,7 @@ def spawn(workdir: str | None) -> ExecutorProcess:
     os.close(down_r)
     os.close(up_w)
     os.close(out_w)
-    return ExecutorProcess(pid, down_w, up_r, out_r, isolated=isolated)
+    return ExecutorProcess(pid, down_w, up_r, out_r)
 
 
 def _init(fd_in: int, fd_out: int, workdir: str | None) -> None:
