@@ -34,7 +34,6 @@ from conveyor_sgl.runtime.workers.messages import (
     Feed,
     Payload,
     Result,
-    Shutdown,
     Start,
     UnitDone,
 )
@@ -67,7 +66,6 @@ class Relay:
         self._reported: Counter[int] = Counter()
         self._aborted = False
         self._result_sent = False
-        self._closing = False
 
     def serve(self) -> None:
         """Relay until the executor is gone (its session ended, or it died)."""
@@ -119,9 +117,7 @@ class Relay:
                 self._started, self.session = True, envelope.session
             elif isinstance(payload, Feed) and envelope.session == self.session:
                 self._fed.add(payload.index)
-            elif isinstance(payload, Shutdown):
-                self._closing = True
-            self._writer.queue(envelope)
+            self._writer.queue(envelope)  # a Shutdown too: the executor ends, then we do
             self._flush()
 
     def _flush(self) -> None:
