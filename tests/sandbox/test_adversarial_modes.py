@@ -11,7 +11,6 @@ a deadline to a listener of this test.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import escape_corpus
 import pytest
 import requests
 import sglang as sgl
+from sse_events import sse_events, tool_result_of
 from test_adversarial import CORPUS, OUTSIDE, SECRET, Case
 
 from conveyor_sgl import partial_tool, tool_result
@@ -115,14 +115,8 @@ def through_raw_request(url: str, code: str, max_tokens: int = 160, carry: bool 
         route, sent = CARRIER_PATH, carried(PARTIAL_TOOL_PATH, body, "Code:\n", "default")
     with requests.post(url + route, json=sent, stream=True, timeout=90) as res:
         assert res.status_code == 200, res.text
-        events = [
-            json.loads(line[5:])
-            for line in res.iter_lines()
-            if line.startswith(b"data:") and line[5:].strip() != b"[DONE]"
-        ]
-    results = [e["tool"] for e in events if e.get("conveyor") == "result"]
-    assert len(results) == 1, events[-3:]
-    return results[0]
+        events = sse_events(res)
+    return tool_result_of(events)
 
 
 @pytest.mark.parametrize("path", PATHS)

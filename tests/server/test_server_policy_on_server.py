@@ -3,13 +3,13 @@ each rule refuses with a 4xx naming it, before anything is imported, opened or f
 
 from __future__ import annotations
 
-import json
 import socket
 
 import pytest
 import requests
 import sglang as sgl
 from conftest import POLICED_AUTH, POLICED_KEY, POLICED_TOOLS
+from sse_events import sse_events, tool_result_of
 
 from conveyor_sgl import partial_tool, tool_result
 from conveyor_sgl.runtime.server.protocol import CARRIER_PATH, PARTIAL_TOOL_PATH, carried
@@ -131,17 +131,6 @@ def _send(url: str, body: dict, via: str) -> requests.Response:
     return requests.post(url + CARRIER_PATH, json=outer, headers=AUTH, timeout=30, stream=True)
 
 
-def _result_of(response: requests.Response) -> dict:
-    events = [
-        json.loads(line[5:])
-        for line in response.iter_lines()
-        if line.startswith(b"data:") and line[5:].strip() != b"[DONE]"
-    ]
-    results = [e["tool"] for e in events if e.get("conveyor") == "result"]
-    assert len(results) == 1, events[-3:]
-    return results[0]
-
-
 @pytest.mark.parametrize("via", ["direct", "carried"])
 def test_indirect_routes_are_refused_on_both_routes(policed, via):
     server, base, _, _ = policed
@@ -166,6 +155,6 @@ def test_indirect_routes_are_refused_on_both_routes(policed, via):
     body = {"tool": "sql", "generate": {"text": "x", "sampling_params": sampling}}
     with _send(server.url, body, via) as answer:
         assert answer.status_code == 200, answer.text
-        tool = _result_of(answer)
+        tool = tool_result_of(sse_events(answer))
     assert tool["status"] == "error" and "plain string literal" in tool["error"], tool
     assert "landlock" in tool["sandbox"] and not outside.exists()
