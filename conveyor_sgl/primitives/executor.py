@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from sglang.lang.ir import SglGen
 
 from conveyor_sgl.parsers.stop_text import StopHoldback
+from conveyor_sgl.primitives import prefix_hold
 from conveyor_sgl.primitives.endpoint import Endpoint, EndpointError, GenerateEvent, build_payload
 from conveyor_sgl.primitives.ir import ProgramError, SglPartialTool, SglToolResult, tool_event_key
 from conveyor_sgl.primitives.server_mode import (
@@ -81,6 +82,7 @@ def execute_partial_tool(s: Any, expr: SglPartialTool) -> None:
     weakref.finalize(s, session.cancel)
     prompt_text = s.text_
     payload = _payload(s, expr, endpoint)
+    held = prefix_hold.ask(s, payload, hold=True)  # kept cached while the tool runs
     call = CallDriver(session, _stops(payload))  # this side parses: it holds back stops
     sent_at = time.monotonic()
     try:
@@ -90,6 +92,7 @@ def execute_partial_tool(s: Any, expr: SglPartialTool) -> None:
         session.cancel()
         raise
     call.end()
+    _after_generation(s, expr.name, final, held, tool_call=True)
     set_ledger(s, ledger_after(prompt_text, final, payload))
     _pending(s)[expr.name] = PendingTool(call, sent_at)
 
@@ -98,6 +101,7 @@ def _execute_partial_tool_in_server(s: Any, expr: SglPartialTool, endpoint: Endp
     """The parser and the tool session run in the server; this side streams the text."""
     prompt_text = s.text_
     generate = _payload(s, expr, endpoint)
+    held = prefix_hold.ask(s, generate, hold=True)  # the server gives it up if we go away
     # The server resolves the tool itself, under its own policy and limits.
     if expr.server_tool is not None:
         tool = expr.server_tool  # one of the MCP servers its operator named
@@ -113,6 +117,7 @@ def _execute_partial_tool_in_server(s: Any, expr: SglPartialTool, endpoint: Endp
     except BaseException:
         call.close()
         raise
+    _after_generation(s, expr.name, final, held, tool_call=True)
     set_ledger(s, ledger_after(prompt_text, final, generate))
     _pending(s)[expr.name] = call
 
@@ -141,6 +146,7 @@ def execute_gen_with_ids(s: Any, expr: SglGen) -> None:
     endpoint = Endpoint.of_backend(s.backend)
     prompt_text = s.text_
     payload = _payload(s, expr, endpoint)
+    held = prefix_hold.ask(s, payload, hold=False)  # ends the holds it continues
     if s.stream:
         events = endpoint.generate_stream(payload)
         final = _stream_generation(s, expr.name, _held_back(events, _stops(payload)))
@@ -151,7 +157,20 @@ def execute_gen_with_ids(s: Any, expr: SglGen) -> None:
         s.variables[expr.name] = comp
         s.meta_info[expr.name] = final.meta_info
         s.variable_event[expr.name].set()
+    _after_generation(s, expr.name, final, held, tool_call=False)
     set_ledger(s, ledger_after(prompt_text, final, payload))
+
+
+def _after_generation(
+    s: Any, name: str, final: GenerateEvent, held: bool, *, tool_call: bool
+) -> None:
+    """Whether it found the program's prefix cached (after a tool call); a tool call's
+    prompt is the prefix the next generation should find."""
+    meta = s.meta_info.get(name)
+    if isinstance(meta, dict):
+        prefix_hold.report_reuse(s, meta, held)
+    if tool_call:
+        prefix_hold.note_tool_call(s, final.meta_info)
 
 
 def _payload(s: Any, expr: SglGen, endpoint: Endpoint) -> dict[str, Any]:
@@ -230,6 +249,7 @@ def end_pending(s: Any) -> None:
     pending = _pending(s)
     while pending:
         pending.popitem()[1].close()
+    prefix_hold.release_open(s)
 
 
 def _pending(s: Any) -> dict[str, Pending]:

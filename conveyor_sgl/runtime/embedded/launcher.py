@@ -22,9 +22,14 @@ from pathlib import Path
 
 from conveyor_sgl.runtime.embedded.default_model import cache_root, ensure_default_model
 from conveyor_sgl.runtime.sandbox.layers import describe_layers
-from conveyor_sgl.runtime.server.cli_flags import add_server_mode_flags, policy_json
+from conveyor_sgl.runtime.server.cli_flags import (
+    add_server_mode_flags,
+    policy_json,
+    prefix_hold_env,
+)
 from conveyor_sgl.runtime.server.plugin import ENABLE_ENV
 from conveyor_sgl.runtime.server.policy import POLICY_ENV, PolicyConfigError
+from conveyor_sgl.runtime.server.prefix_holds import HoldSettingsError
 from conveyor_sgl.runtime.workers.cpu_affinity import TOOL_CPUS_ENV, format_cpus, parse_cpus, pin
 
 DEFAULT_HOST = "127.0.0.1"
@@ -170,6 +175,14 @@ def policy_env(parser: argparse.ArgumentParser, ours: argparse.Namespace) -> dic
     return {POLICY_ENV: policy} if ours.tool_partial_execution else {}
 
 
+def hold_env(parser: argparse.ArgumentParser, ours: argparse.Namespace) -> dict[str, str]:
+    """The prefix-hold flags as the env var the scheduler reads (both modes)."""
+    try:
+        return prefix_hold_env(ours)
+    except HoldSettingsError as e:
+        parser.error(str(e))
+
+
 def has_gpu() -> bool:
     import torch
 
@@ -189,7 +202,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     plan = plan_launch(rest, has_gpu=has_gpu(), environ=os.environ)
     # The plugin reads this in every SGLang process (they inherit it); never leak it in.
     server_mode = {ENABLE_ENV: "1" if ours.tool_partial_execution else "0"}
-    plan = replace(plan, env={**plan.env, **server_mode, **policy_env(parser, ours), **cpu_env})
+    env = {**server_mode, **policy_env(parser, ours), **hold_env(parser, ours), **cpu_env}
+    plan = replace(plan, env={**plan.env, **env})
     if ours.dry_run:
         env = launch_environment(plan, os.environ)
         print(json.dumps({"argv": plan.argv, "env": env, "cpu": plan.cpu}, indent=2))

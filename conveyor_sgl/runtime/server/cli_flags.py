@@ -123,6 +123,28 @@ def _add_policy_flags(group: argparse._ArgumentGroup) -> None:
         help="the MCP server NAME (a command) keeps the network (default: none)",
     )
     _add_cap_flags(group)
+    _add_prefix_hold_flags(group)
+
+
+def _add_prefix_hold_flags(group: argparse._ArgumentGroup) -> None:
+    from conveyor_sgl.runtime.server.prefix_holds import DEFAULT_HOLD_S, DEFAULT_SHARE
+
+    group.add_argument(
+        "--tool-prefix-hold-s",
+        metavar="SECONDS",
+        type=float,
+        help="keep a program's prefix in the KV cache while its tool runs (client and server "
+        "mode, no other flag needed), for at most SECONDS; given up when the program comes "
+        "back, ends or fails, or when the scheduler would otherwise stall; 0 turns it off "
+        f"(default: {DEFAULT_HOLD_S:g})",
+    )
+    group.add_argument(
+        "--tool-prefix-hold-share",
+        metavar="FRACTION",
+        type=float,
+        help="the share of the KV pool prefix holds may take at once; a hold that would pass "
+        f"it is not taken (default: {DEFAULT_SHARE:g})",
+    )
 
 
 def _add_cap_flags(group: argparse._ArgumentGroup) -> None:
@@ -204,6 +226,20 @@ def mcp_server_flags(values: list[str] | None) -> dict[str, str] | None:
     return servers
 
 
+def prefix_hold_env(args: argparse.Namespace, environ: Any = os.environ) -> dict[str, str]:
+    """The hold flags as the environment the scheduler reads (it inherits it), checked
+    together with what ``environ`` already says; HoldSettingsError if out of range."""
+    from conveyor_sgl.runtime.server.prefix_holds import HOLD_S_ENV, SHARE_ENV, HoldSettings
+
+    env = {}
+    for dest, name in (("tool_prefix_hold_s", HOLD_S_ENV), ("tool_prefix_hold_share", SHARE_ENV)):
+        value = getattr(args, dest, None)
+        if value is not None:
+            env[name] = repr(value)
+    HoldSettings.from_env({**environ, **env})
+    return env
+
+
 def register_cli_hooks(on_server_mode: Callable[[], None]) -> None:
     """Our flags in SGLang's parser; once parsed, into the environment, and
     ``on_server_mode()`` (the plugin's activation) when they turn server mode on."""
@@ -234,6 +270,13 @@ def apply_parsed(args: argparse.Namespace, environ: Any = os.environ) -> bool:
 
     if getattr(args, "tool_partial_execution", False):
         environ[ENABLE_ENV] = "1"
+    from conveyor_sgl.runtime.server.prefix_holds import HoldSettingsError
+
+    try:
+        environ.update(prefix_hold_env(args, environ))
+    except HoldSettingsError as e:
+        print(f"error: conveyor_sgl prefix holds: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     if policy_given(args):
         try:
             environ[POLICY_ENV] = policy_json(args)

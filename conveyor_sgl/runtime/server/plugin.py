@@ -47,6 +47,7 @@ def enabled(environ: Mapping[str, str] = os.environ) -> bool:
 def register() -> None:
     """The entry point SGLang calls in each of its processes (inside its load_plugins)."""
     register_cli_hooks(on_server_mode=activate)
+    _register_prefix_holds()
     if enabled():
         activate(apply=False)  # load_plugins applies every registered hook right after
 
@@ -61,6 +62,28 @@ def activate(apply: bool = True) -> None:
         HookRegistry.register(OUTPUT_STREAM, _stamp_outputs, HookType.AROUND)
     if apply:
         HookRegistry.apply_hooks()  # skips targets already patched
+
+
+def _register_prefix_holds() -> None:
+    """Prefix holds are on without server mode (client-mode programs ask for them too):
+    the scheduler's hooks, and the release route in the process that serves HTTP."""
+    from sglang.srt.plugins.hook_registry import HookRegistry, HookType
+
+    from conveyor_sgl.runtime.server import prefix_hold_hooks
+    from conveyor_sgl.runtime.server.prefix_holds import HoldSettings
+
+    settings = HoldSettings.from_env()
+    if settings.enabled and not prefix_hold_hooks.registered():
+        prefix_hold_hooks.register(settings)
+        HookRegistry.register(HTTP_SERVE, _add_release_route, HookType.BEFORE)
+
+
+def _add_release_route(*args: Any, **kwargs: Any) -> None:
+    from sglang.srt.entrypoints.http_server import app
+
+    from conveyor_sgl.runtime.server.prefix_hold_route import add_release_route
+
+    add_release_route(app)
 
 
 def _add_routes(*args: Any, **kwargs: Any) -> None:

@@ -43,6 +43,14 @@ DEFAULT_RESULT_TIMEOUT_S = 120.0  # the same default as tool_result() in client 
 CARRIER_PATH = "/v1/completions"
 CARRIER_KEY = "conveyor"  # {"route": one of CARRIED_ROUTES, "body": that route's body}
 CARRIED_ROUTES = (INFO_PATH, PARTIAL_TOOL_PATH)
+# Prefix holds (``prefix_holds.py``): a kv_hints action on /generate, a release route, and
+# the scheduler's state under this key in /server_info's ``internal_states``.
+PREFIX_HOLD_ACTION = "conveyor_sgl.prefix_hold"
+PREFIX_HOLD_VERSION = "1"
+PREFIX_HOLD_RELEASE_PATH = "/conveyor/prefix_hold/release"
+PREFIX_HOLD_STATE_KEY = "conveyor_prefix_holds"
+MAX_HOLD_KEY_CHARS = 64
+MAX_HOLD_RELEASES = 16
 
 
 class WireError(ValueError):
@@ -131,6 +139,72 @@ def decode_event(obj: dict[str, Any]) -> Event | None:
         return msgspec.convert(obj, Event)
     except msgspec.ValidationError as e:
         raise WireError(f"a malformed server event: {e}") from None
+
+
+HoldKey = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_HOLD_KEY_CHARS)]
+
+
+class PrefixHold(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What one ``/generate`` asks of the server's prefix holds (a kv_hints action's payload):
+    ``hold``: keep this request's tokens cached under this key after it finishes (its tool
+    runs now; the program comes back with the result appended); ``release``: the holds this
+    request continues, given up when it finishes; ``hold_s``: the longest to keep it (the
+    server's own cap bounds it)."""
+
+    hold: HoldKey | None = None
+    release: Annotated[list[HoldKey], msgspec.Meta(max_length=MAX_HOLD_RELEASES)] = []
+    hold_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+
+
+class PrefixHoldRelease(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The body of ``POST PREFIX_HOLD_RELEASE_PATH``: give these holds up now."""
+
+    keys: Annotated[list[HoldKey], msgspec.Meta(min_length=1, max_length=MAX_HOLD_RELEASES)]
+
+
+_release_decoder = msgspec.json.Decoder(PrefixHoldRelease)
+
+
+def decode_release(body: bytes) -> PrefixHoldRelease:
+    try:
+        return _release_decoder.decode(body)
+    except msgspec.DecodeError as e:
+        raise WireError(str(e)) from None
+
+
+def prefix_hold_hints(hint: PrefixHold) -> dict[str, Any]:
+    """The ``kv_hints`` envelope of a /generate body that carries ``hint``."""
+    return {
+        "protocol_version": "1",
+        "message_id": hint.hold or (hint.release[0] if hint.release else "-"),
+        "actions": [
+            {
+                "action_id": "prefix_hold",
+                "action_type": PREFIX_HOLD_ACTION,
+                "action_version": PREFIX_HOLD_VERSION,
+                "payload": msgspec.to_builtins(hint),
+            }
+        ],
+    }
+
+
+def prefix_hold_of(envelope: Any) -> PrefixHold | None:
+    """Our action in a request's kv_hints (SGLang's typed envelope or its JSON), or None:
+    absent, another action or version, or malformed (a hint never fails a request)."""
+    actions = getattr(envelope, "actions", None)
+    if actions is None and isinstance(envelope, dict):
+        actions = envelope.get("actions")
+    for action in actions or ():
+        fields = action if isinstance(action, dict) else msgspec.structs.asdict(action)
+        if (fields.get("action_type"), fields.get("action_version")) == (
+            PREFIX_HOLD_ACTION,
+            PREFIX_HOLD_VERSION,
+        ):
+            try:
+                return msgspec.convert(fields.get("payload"), PrefixHold)
+            except msgspec.ValidationError:
+                return None
+    return None
 
 
 def carried(

@@ -39,6 +39,7 @@ from conveyor_sgl.runtime.server.carrier import CarrierMiddleware
 from conveyor_sgl.runtime.server.fair_share import ClientSessions, client_of_request
 from conveyor_sgl.runtime.server.mcp_servers import OperatorMcpServers, is_mcp_tool
 from conveyor_sgl.runtime.server.policy import ServerPolicy
+from conveyor_sgl.runtime.server.prefix_holds import HoldSettings
 from conveyor_sgl.runtime.server.protocol import (
     ELAPSED_HEADER,
     INFO_PATH,
@@ -98,6 +99,9 @@ class ServerMode:
             "worker_pids": self.pool.pids(),
             # The operator's MCP servers: state, tools ("mcp/<server>/<tool>"), sandbox layers.
             "mcp_servers": self.mcp.describe(),
+            # Prefixes kept cached while tools run (live state: /server_info's
+            # internal_states, key "conveyor_prefix_holds").
+            "prefix_hold": HoldSettings.from_env().to_dict(),
         }
 
     async def partial_tool(self, request: Any) -> Any:

@@ -17,6 +17,10 @@ that reads nothing: the worker is freed all the same). The tool is cancelled wit
 that names the cap, the stream (if anyone reads it) reports it as the ``abort_reason`` of
 ``decode_end`` and in the result (status ``aborted``), and ``on_end`` runs: the client's place
 (``fair_share.Slot``) is free again. ``on_end`` also runs when the session ends otherwise.
+
+The generation may ask the scheduler to hold its prefix while the tool runs (its kv_hints,
+``prefix_holds.py``); a stream that ends before the result reached it (a client gone, a cap)
+gives that hold up at once: nobody will come back to continue it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from conveyor_sgl.runtime.server.metrics import record_session_finished
+from conveyor_sgl.runtime.server.prefix_hold_hooks import release_holds
 from conveyor_sgl.runtime.server.protocol import (
     SERVER_TIME_KEY,
     SSE_DONE,
@@ -40,6 +45,7 @@ from conveyor_sgl.runtime.server.protocol import (
     DecodeEnd,
     Timeline,
     ToolDone,
+    prefix_hold_of,
     sse_event,
 )
 from conveyor_sgl.runtime.timeline import ToolResult
@@ -95,6 +101,7 @@ class ServerToolRun:
         self._capped: Future[None] | None = None
         self._cap_reason = cap_reason(max_session_s) if max_session_s is not None else ""
         self._timer: asyncio.TimerHandle | None = None
+        self._delivered = False  # the result reached the stream: the program goes on
 
     async def events(self, request: Any) -> AsyncIterator[bytes]:
         if self.max_session_s is not None:  # the cap counts from the request's arrival
@@ -109,6 +116,7 @@ class ServerToolRun:
             result = await self._wait_result()
             timeline = result.timeline.moved(-self.t0)  # times since the request's receipt
             yield sse_event(ToolDone(msgspec.convert(timeline, Timeline, from_attributes=True)))
+            self._delivered = True
         except (ValueError, TypeError) as e:  # generate_request's answers to a bad request
             yield self._sse({"error": {"message": str(e), "type": "invalid_request_error"}})
         finally:
@@ -126,6 +134,8 @@ class ServerToolRun:
                 self._ended()
             if self._decoding:
                 self._abort_generation()  # nobody reads its tokens any more
+            if not self._delivered:
+                self._release_prefix_hold()  # nobody comes back to continue it
         yield SSE_DONE
 
     async def _decode(self, request: Any) -> AsyncIterator[bytes]:
@@ -164,6 +174,11 @@ class ServerToolRun:
     def _abort_generation(self) -> None:
         if isinstance(self.obj.rid, str) and self.obj.rid:
             self.tm.abort_request(self.obj.rid)
+
+    def _release_prefix_hold(self) -> None:
+        hint = prefix_hold_of(self.obj.kv_hints)
+        if hint is not None and hint.hold is not None:
+            release_holds(self.tm, [hint.hold])
 
     def _ended(self) -> None:
         record_session_finished(self.session)

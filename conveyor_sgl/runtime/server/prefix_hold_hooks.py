@@ -1,0 +1,185 @@
+"""Prefix holds inside SGLang's scheduler: the hooks that take, keep and give them up.
+
+Registered by the plugin in every SGLang process (on by default; ``--tool-prefix-hold-s 0``
+turns them off); only the scheduler ever calls the hooked code:
+
+- AROUND the tree cache's ``on_release`` (the last step of ``release_kv_cache``, right after
+  the finished request's own lock is dropped): a request whose kv_hints carry our action
+  (``protocol.PrefixHold``) gives up the holds it continues and takes its own;
+- AROUND ``Scheduler.get_next_batch_to_run`` (every loop): holds past their deadline go;
+  then, if requests wait while nothing runs, or running requests are short of room to
+  decode, the newest hold goes (one per loop, so the scheduler never stalls on a hold);
+- AROUND ``Scheduler.abort_request``: an abort with rid ``RELEASE_RID_PREFIX + key`` (sent by
+  ``release_holds`` from the HTTP process: the release route, a server-mode client gone; no
+  request has such a rid) releases that hold; an abort of every request releases every hold;
+- AFTER the scheduler's internal state (``/server_info``): the holds' state under
+  ``PREFIX_HOLD_STATE_KEY``;
+- with ``--enable-metrics``, gauges and counters beside SGLang's eviction metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from conveyor_sgl.runtime.server.prefix_holds import REASONS, HoldSettings, PrefixHolds
+from conveyor_sgl.runtime.server.protocol import PREFIX_HOLD_STATE_KEY, prefix_hold_of
+
+logger = logging.getLogger(__name__)
+
+ON_RELEASE = (
+    "sglang.srt.mem_cache.unified_radix_cache.UnifiedRadixCache.on_release",
+    "sglang.srt.mem_cache.radix_cache.RadixCache.on_release",
+)
+NEXT_BATCH = "sglang.srt.managers.scheduler.Scheduler.get_next_batch_to_run"
+ABORT = "sglang.srt.managers.scheduler.Scheduler.abort_request"
+INTERNAL_STATE = (
+    "sglang.srt.managers.scheduler_components.internal_state."
+    "SchedulerInternalStateController.get_internal_state"
+)
+RELEASE_RID_PREFIX = "conveyor-prefix-hold-release:"
+HOLDS_ATTR = "_conveyor_prefix_holds"  # on the scheduler and on its tree cache
+METRICS_ATTR = "_conveyor_prefix_hold_metrics"  # likewise, with --enable-metrics
+# Room each running request needs to go on decoding before holds must make way.
+DECODE_RESERVE_TOKENS = 16
+
+
+def registered() -> bool:
+    from sglang.srt.plugins.hook_registry import HookRegistry
+
+    return any(hook is _next_batch for _, hook, _ in HookRegistry._hooks.get(NEXT_BATCH, []))
+
+
+def register(settings: HoldSettings) -> None:
+    from sglang.srt.plugins.hook_registry import HookRegistry, HookType
+
+    if not settings.enabled:
+        return
+    for target in ON_RELEASE:
+        HookRegistry.register(target, _on_release, HookType.AROUND)
+    HookRegistry.register(NEXT_BATCH, _next_batch, HookType.AROUND)
+    HookRegistry.register(ABORT, _abort, HookType.AROUND)
+    HookRegistry.register(INTERNAL_STATE, _internal_state, HookType.AROUND)
+
+
+def holds_of(scheduler: Any) -> PrefixHolds:
+    """The scheduler's table, made on its first loop (before any request finished)."""
+    holds = getattr(scheduler, HOLDS_ATTR, None)
+    if holds is None:
+        settings = HoldSettings.from_env()
+        holds = PrefixHolds(scheduler.tree_cache, scheduler.max_total_num_tokens, settings)
+        reporter = getattr(scheduler, "metrics_reporter", None)
+        metrics = HoldMetrics() if getattr(reporter, "enable_metrics", False) else None
+        for owner in (scheduler, scheduler.tree_cache):
+            setattr(owner, HOLDS_ATTR, holds)
+            setattr(owner, METRICS_ATTR, metrics)
+        logger.info("conveyor_sgl prefix holds: %s", holds.state())
+    return holds
+
+
+def _on_release(original: Any, cache: Any, req: Any, *args: Any, **kwargs: Any) -> Any:
+    result = original(cache, req, *args, **kwargs)
+    holds: PrefixHolds | None = getattr(cache, HOLDS_ATTR, None)
+    hint = prefix_hold_of(getattr(req, "kv_hints", None)) if holds is not None else None
+    # Only a finished request: a retracted one is released too, and comes back later.
+    if holds is None or hint is None or not req.finished():
+        return result
+    for key in hint.release:
+        holds.release(key, "continued")
+    node = getattr(req, "last_node", None)
+    # An aborted request (a client gone, a tool that stopped it) keeps nothing.
+    aborted = type(req.finished_reason).__name__ == "FINISH_ABORT"
+    if hint.hold is not None and kwargs.get("checkpointed") and node is not None and not aborted:
+        holds.take(hint.hold, node, int(req.kv.cache_protected_len), hint.hold_s)
+    _sync(cache, holds)
+    return result
+
+
+def _next_batch(original: Any, scheduler: Any, *args: Any, **kwargs: Any) -> Any:
+    holds = holds_of(scheduler)
+    if holds:
+        holds.release_expired()
+        if _short_of_decode_room(scheduler):
+            holds.give_up_newest()
+    plan = original(scheduler, *args, **kwargs)
+    stalled = plan.batch_to_run is None and plan.running_batch.is_empty()
+    if holds and stalled and scheduler.waiting_queue:
+        holds.give_up_newest()  # requests wait, nothing runs: the holds make way
+    _sync(scheduler, holds)
+    return plan
+
+
+def _short_of_decode_room(scheduler: Any) -> bool:
+    running = scheduler.running_batch
+    if running is None or running.is_empty():
+        return False
+    free = scheduler.token_to_kv_pool_allocator.available_size()
+    free += scheduler.tree_cache.evictable_size()
+    return bool(free < running.batch_size() * DECODE_RESERVE_TOKENS)
+
+
+def _abort(original: Any, scheduler: Any, recv_req: Any) -> Any:
+    holds = holds_of(scheduler)
+    rid = recv_req.rid or ""
+    if isinstance(rid, str) and rid.startswith(RELEASE_RID_PREFIX):
+        holds.release(rid[len(RELEASE_RID_PREFIX) :], "released")
+        _sync(scheduler, holds)
+        return None  # no request has this rid: nothing else to abort
+    if recv_req.abort_all:
+        holds.release_all("released")
+        _sync(scheduler, holds)
+    return original(scheduler, recv_req)
+
+
+def _internal_state(original: Any, controller: Any, *args: Any, **kwargs: Any) -> Any:
+    out = original(controller, *args, **kwargs)
+    holds = getattr(controller.scheduler, HOLDS_ATTR, None)
+    if holds is not None and isinstance(out.internal_state, dict):
+        out.internal_state[PREFIX_HOLD_STATE_KEY] = holds.state()
+    return out
+
+
+def release_holds(tokenizer_manager: Any, keys: list[str]) -> None:
+    """From the HTTP process: give these holds up now (an abort no request answers to)."""
+    from sglang.srt.managers.io_struct import AbortReq
+
+    for key in keys:
+        tokenizer_manager._dispatch_to_scheduler(AbortReq(rid=RELEASE_RID_PREFIX + key))
+
+
+class HoldMetrics:
+    """``conveyor_sgl:prefix_*`` in SGLang's multiprocess registry (scheduler process)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Gauge
+
+        prefix = "conveyor_sgl:prefix_"
+        self.holds = Gauge(prefix + "holds", "Prefix holds now", multiprocess_mode="mostrecent")
+        self.tokens = Gauge(
+            prefix + "held_tokens", "Tokens kept by holds now", multiprocess_mode="mostrecent"
+        )
+        taken = Counter(prefix + "holds_taken", "Prefix holds taken")
+        refused = Counter(prefix + "holds_refused", "Holds not taken: over the budget")
+        released = Counter(prefix + "holds_released", "Holds given up", ["reason"])
+        self.counters = {"taken": taken, "refused": refused}
+        self.counters |= {reason: released.labels(reason=reason) for reason in REASONS}
+        self.seen = dict.fromkeys(self.counters, 0)
+        self.version = 0
+
+    def sync(self, holds: PrefixHolds) -> None:
+        if holds.version == self.version:
+            return
+        self.version = holds.version
+        self.holds.set(len(holds))
+        self.tokens.set(holds.held_tokens)
+        now = {"taken": holds.taken, "refused": holds.refused, **holds.released}
+        for name, value in now.items():
+            if value > self.seen[name]:
+                self.counters[name].inc(value - self.seen[name])
+        self.seen = now
+
+
+def _sync(owner: Any, holds: PrefixHolds) -> None:
+    metrics: HoldMetrics | None = getattr(owner, METRICS_ATTR, None)
+    if metrics is not None:
+        metrics.sync(holds)
