@@ -162,7 +162,7 @@ def main() -> None:
     parser.add_argument("--modes", default="client,server")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the sweep")
     parser.add_argument("--tool-s", type=float, default=2.0)
-    parser.add_argument("--words", type=int, default=330, help="prefix length in words")
+    parser.add_argument("--words", type=int, default=270, help="prefix words (~650 tokens)")
     parser.add_argument("--json", help="write the points here")
     parser.add_argument("--server-flags", default="", help="more flags for the server")
     args = parser.parse_args()

@@ -7,8 +7,9 @@ turns them off); only the scheduler ever calls the hooked code:
   the finished request's own lock is dropped): a request whose kv_hints carry our action
   (``protocol.PrefixHold``) gives up the holds it continues and takes its own;
 - AROUND ``Scheduler.get_next_batch_to_run`` (every loop): holds past their deadline go;
-  then, if requests wait while nothing runs, or running requests are short of room to
-  decode, the newest hold goes (one per loop, so the scheduler never stalls on a hold);
+  if running requests are short of room to decode, the newest hold goes; if requests wait
+  while nothing runs, the newest holds go until what waits fits (the scheduler never stalls
+  on a hold);
 - AROUND ``Scheduler.abort_request``: an abort with rid ``RELEASE_RID_PREFIX + key`` (sent by
   ``release_holds`` from the HTTP process: the release route, a server-mode client gone; no
   request has such a rid) releases that hold; an abort of every request releases every hold;
@@ -104,7 +105,9 @@ def _next_batch(original: Any, scheduler: Any, *args: Any, **kwargs: Any) -> Any
     plan = original(scheduler, *args, **kwargs)
     stalled = plan.batch_to_run is None and plan.running_batch.is_empty()
     if holds and stalled and scheduler.waiting_queue:
-        holds.give_up_newest()  # requests wait, nothing runs: the holds make way
+        # Requests wait and nothing runs: the newest holds make way for all that wait at
+        # once (one at a time would admit them one by one).
+        holds.give_up_newest_for(_waiting_tokens(scheduler) - _free_tokens(scheduler))
     _sync(scheduler, holds)
     return plan
 
@@ -113,9 +116,19 @@ def _short_of_decode_room(scheduler: Any) -> bool:
     running = scheduler.running_batch
     if running is None or running.is_empty():
         return False
+    return bool(_free_tokens(scheduler) < running.batch_size() * DECODE_RESERVE_TOKENS)
+
+
+def _free_tokens(scheduler: Any) -> int:
+    """Room for new KV now: free slots and what the tree can evict."""
     free = scheduler.token_to_kv_pool_allocator.available_size()
-    free += scheduler.tree_cache.evictable_size()
-    return bool(free < running.batch_size() * DECODE_RESERVE_TOKENS)
+    return int(free + scheduler.tree_cache.evictable_size())
+
+
+def _waiting_tokens(scheduler: Any) -> int:
+    """What the waiting requests need to start: their prompts (an upper bound: part of one
+    may be cached) and a few tokens each to decode."""
+    return sum(len(req.origin_input_ids) + DECODE_RESERVE_TOKENS for req in scheduler.waiting_queue)
 
 
 def _abort(original: Any, scheduler: Any, recv_req: Any) -> Any:

@@ -12,9 +12,10 @@ lock on the node the finished request ended on, taken the moment its own lock is
 - ``released``: the program ended or failed, or server mode saw its client go
   (``PREFIX_HOLD_RELEASE_PATH``, an abort of every request also releases every hold);
 - ``deadline``: ``hold_s`` passed (the request's, at most the server's);
-- ``pressure``: the scheduler would otherwise stall: requests wait while nothing runs, or
-  running requests are short of room to decode. The newest hold goes first: its tool has the
-  most time left to run, so its prefix is the least likely to be used soon;
+- ``pressure``: the scheduler would otherwise stall: requests wait while nothing runs (the
+  newest holds go, as many as the waiting requests need, so they start together rather than
+  one by one), or running requests are short of room to decode. The newest goes first: its
+  tool has the most time left to run, so its prefix is the least likely to be used soon;
 - ``replaced``: the same key held again.
 
 What is held is bounded: at most ``share`` of the KV pool; a hold that would pass it is not
@@ -149,6 +150,14 @@ class PrefixHolds:
         if not self.holds:
             return False
         return self.release(next(reversed(self.holds)), "pressure")
+
+    def give_up_newest_for(self, tokens: int) -> None:
+        """Under pressure: give up holds, newest first, until ``tokens`` more are free (or
+        none is left); at least one."""
+        freed = 0
+        while self.holds and (freed == 0 or freed < tokens):
+            freed += self.holds[next(reversed(self.holds))].tokens
+            self.give_up_newest()
 
     def release_all(self, reason: str) -> None:
         for key in list(self.holds):
