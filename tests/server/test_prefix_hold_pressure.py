@@ -1,6 +1,7 @@
 """Prefix holds under memory pressure, on a server with a small KV pool (2048 tokens; holds
 may take half): a held prefix survives a flood that evicts an unheld one, what is held stays
-within its share, and a request that needs the held memory still runs (the holds make way).
+within its share, a request that needs the held memory still runs (the holds make way), and
+the holds show in ``/metrics``.
 
 Requests are plain ``/generate`` calls with token ids (exact lengths) and the hint a
 program's tool call sends (``kv_hints``); the counters come from /server_info.
@@ -33,6 +34,7 @@ def url():
     from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 
     flags = ["--max-total-tokens", str(POOL_TOKENS), "--tool-prefix-hold-share", str(SHARE)]
+    flags.append("--enable-metrics")
     with EmbeddedServer(extra_args=flags) as server:
         yield server.url
 
@@ -105,3 +107,18 @@ def test_a_request_that_needs_the_held_memory_still_runs(url, empty_cache):
     assert big["prompt_tokens"] == 1500
     now = state(url)
     assert now["released"]["pressure"] - before["released"]["pressure"] >= 1
+
+
+def test_the_holds_are_metrics_beside_sglangs_eviction_metrics(url, empty_cache):
+    hold(url, empty_cache, ids("metrics", 100))
+    text = requests.get(url + "/metrics", timeout=30).text
+    values = {
+        line.split(" ")[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("conveyor_sgl:prefix_")
+    }
+    assert values["conveyor_sgl:prefix_holds"] >= 1
+    assert values["conveyor_sgl:prefix_held_tokens"] >= 100
+    assert values["conveyor_sgl:prefix_holds_taken_total"] >= 1
+    assert 'conveyor_sgl:prefix_holds_released_total{reason="pressure"}' in values
+    assert any(line.startswith("sglang:evicted_tokens_total") for line in text.splitlines())
