@@ -26,7 +26,7 @@ imports the plugin, which imports this.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
@@ -51,6 +51,9 @@ PREFIX_HOLD_RELEASE_PATH = "/conveyor/prefix_hold/release"
 PREFIX_HOLD_STATE_KEY = "conveyor_prefix_holds"
 MAX_HOLD_KEY_CHARS = 64
 MAX_HOLD_RELEASES = 16
+
+
+T = TypeVar("T")
 
 
 class WireError(ValueError):
@@ -82,8 +85,12 @@ _request_decoder = msgspec.json.Decoder(PartialToolRequest)
 
 def decode_request(body: bytes) -> PartialToolRequest:
     """The request in ``body`` (JSON bytes), or a ``WireError`` naming what is wrong."""
+    return _decoded(_request_decoder, body)
+
+
+def _decoded(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
     try:
-        return _request_decoder.decode(body)
+        return decoder.decode(body)
     except msgspec.DecodeError as e:
         raise WireError(str(e)) from None
 
@@ -166,10 +173,7 @@ _release_decoder = msgspec.json.Decoder(PrefixHoldRelease)
 
 
 def decode_release(body: bytes) -> PrefixHoldRelease:
-    try:
-        return _release_decoder.decode(body)
-    except msgspec.DecodeError as e:
-        raise WireError(str(e)) from None
+    return _decoded(_release_decoder, body)
 
 
 def prefix_hold_hints(hint: PrefixHold) -> dict[str, Any]:
