@@ -122,3 +122,15 @@ def test_the_holds_are_metrics_beside_sglangs_eviction_metrics(url, empty_cache)
     assert values["conveyor_sgl:prefix_holds_taken_total"] >= 1
     assert 'conveyor_sgl:prefix_holds_released_total{reason="pressure"}' in values
     assert any(line.startswith("sglang:evicted_tokens_total") for line in text.splitlines())
+
+
+def test_a_cache_flush_gives_every_hold_up_and_the_server_goes_on(url, empty_cache):
+    before = state(url)
+    prompt = ids("flushed", 200)
+    hold(url, empty_cache, prompt)
+    res = requests.post(url + "/flush_cache", timeout=30)
+    assert res.status_code == 200, res.text
+    now = state(url)
+    assert now["holds"] == 0
+    assert now["released"]["released"] - before["released"]["released"] == 1
+    assert generate(url, prompt)["cached_tokens"] == 0  # the tree is empty, and it works

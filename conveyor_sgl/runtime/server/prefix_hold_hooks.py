@@ -6,6 +6,8 @@ turns them off); only the scheduler ever calls the hooked code:
 - AROUND the tree cache's ``on_release`` (the last step of ``release_kv_cache``, right after
   the finished request's own lock is dropped): a request whose kv_hints carry our action
   (``protocol.PrefixHold``) gives up the holds it continues and takes its own;
+- AROUND the tree cache's ``reset`` (``/flush_cache``): every hold is released first, while
+  its nodes are still in the tree;
 - AROUND ``Scheduler.get_next_batch_to_run`` (every loop): holds past their deadline go;
   if running requests are short of room to decode, the newest hold goes; if requests wait
   while nothing runs, the newest holds go until what waits fits (the scheduler never stalls
@@ -31,6 +33,10 @@ logger = logging.getLogger(__name__)
 ON_RELEASE = (
     "sglang.srt.mem_cache.unified_radix_cache.UnifiedRadixCache.on_release",
     "sglang.srt.mem_cache.radix_cache.RadixCache.on_release",
+)
+RESET = (
+    "sglang.srt.mem_cache.unified_radix_cache.UnifiedRadixCache.reset",
+    "sglang.srt.mem_cache.radix_cache.RadixCache.reset",
 )
 NEXT_BATCH = "sglang.srt.managers.scheduler.Scheduler.get_next_batch_to_run"
 ABORT = "sglang.srt.managers.scheduler.Scheduler.abort_request"
@@ -58,6 +64,8 @@ def register(settings: HoldSettings) -> None:
         return
     for target in ON_RELEASE:
         HookRegistry.register(target, _on_release, HookType.AROUND)
+    for target in RESET:
+        HookRegistry.register(target, _before_reset, HookType.AROUND)
     HookRegistry.register(NEXT_BATCH, _next_batch, HookType.AROUND)
     HookRegistry.register(ABORT, _abort, HookType.AROUND)
     HookRegistry.register(INTERNAL_STATE, _internal_state, HookType.AROUND)
@@ -94,6 +102,14 @@ def _on_release(original: Any, cache: Any, req: Any, *args: Any, **kwargs: Any) 
         holds.take(hint.hold, node, int(req.kv.cache_protected_len), hint.hold_s)
     _sync(cache, holds)
     return result
+
+
+def _before_reset(original: Any, cache: Any, *args: Any, **kwargs: Any) -> Any:
+    holds: PrefixHolds | None = getattr(cache, HOLDS_ATTR, None)
+    if holds:
+        holds.release_all("released")  # unlocked while their nodes are still in the tree
+        _sync(cache, holds)
+    return original(cache, *args, **kwargs)
 
 
 def _next_batch(original: Any, scheduler: Any, *args: Any, **kwargs: Any) -> Any:
