@@ -1,4 +1,7 @@
-"""The SGLang plugin does nothing unless server mode is on (flag or environment)."""
+"""The SGLang plugin adds no server-mode hook unless server mode is on (flag or environment).
+
+Prefix holds (on by default, in both modes) are switched off here: their hooks are tested in
+``test_prefix_holds.py``."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from sglang.srt.plugins.hook_registry import HookRegistry
 from conveyor_sgl.runtime.embedded.launcher import build_parser, main
 from conveyor_sgl.runtime.server import cli_flags
 from conveyor_sgl.runtime.server import plugin as server_plugin
+from conveyor_sgl.runtime.server.prefix_holds import HOLD_S_ENV
 
 OUR_TARGETS = (server_plugin.HTTP_SERVE, server_plugin.OUTPUT_STREAM)
 CLI_TARGETS = (cli_flags.ADD_CLI_ARGS, cli_flags.FROM_CLI_ARGS)
@@ -28,6 +32,11 @@ def clean_registry():
             HookRegistry._hooks[target] = hooks
         else:
             HookRegistry._hooks.pop(target, None)
+
+
+@pytest.fixture(autouse=True)
+def no_prefix_holds(monkeypatch):
+    monkeypatch.setenv(HOLD_S_ENV, "0")
 
 
 def _registered(targets: tuple[str, ...] = OUR_TARGETS) -> dict[str, int]:
