@@ -10,8 +10,8 @@ turns them off); only the scheduler ever calls the hooked code:
   its nodes are still in the tree;
 - AROUND ``Scheduler.get_next_batch_to_run`` (every loop): holds past their deadline go;
   if running requests are short of room to decode, the newest hold goes; if requests wait
-  while nothing runs, the newest holds go until what waits fits (the scheduler never stalls
-  on a hold);
+  and none was admitted for want of room, the newest holds go until the first in line fits
+  (holds that waiting requests continue go last): a hold never delays a request's start;
 - AROUND ``Scheduler.abort_request``: an abort with rid ``RELEASE_RID_PREFIX + key`` (sent by
   ``release_holds`` from the HTTP process: the release route, a server-mode client gone; no
   request has such a rid) releases that hold; an abort of every request releases every hold;
@@ -47,6 +47,7 @@ INTERNAL_STATE = (
 RELEASE_RID_PREFIX = "conveyor-prefix-hold-release:"
 HOLDS_ATTR = "_conveyor_prefix_holds"  # on the scheduler and on its tree cache
 METRICS_ATTR = "_conveyor_prefix_hold_metrics"  # likewise, with --enable-metrics
+CLIP_NEW_TOKENS = 4096  # SGLang's default clip of max_new_tokens when it reserves room
 # Room each running request needs to go on decoding before holds must make way.
 DECODE_RESERVE_TOKENS = 16
 
@@ -119,13 +120,37 @@ def _next_batch(original: Any, scheduler: Any, *args: Any, **kwargs: Any) -> Any
         if _short_of_decode_room(scheduler):
             holds.give_up_newest()
     plan = original(scheduler, *args, **kwargs)
-    stalled = plan.batch_to_run is None and plan.running_batch.is_empty()
-    if holds and stalled and scheduler.waiting_queue:
-        # Requests wait and nothing runs: the newest holds make way for all that wait at
-        # once (one at a time would admit them one by one).
-        holds.give_up_newest_for(_waiting_tokens(scheduler) - _free_tokens(scheduler))
+    if holds and scheduler.waiting_queue and not _prefilling(plan.batch_to_run):
+        # Requests wait and none was admitted: if the holds are why, the newest make way
+        # for the first in line (a hold never delays a request's start). With nothing
+        # running, at least one goes in every loop however the room is counted.
+        short = _needs(scheduler.waiting_queue[0]) - _free_tokens(scheduler)
+        idle = plan.batch_to_run is None and plan.running_batch.is_empty()
+        if short > 0 or idle:
+            holds.give_up_newest_for(short, keep=_continued(scheduler.waiting_queue))
     _sync(scheduler, holds)
     return plan
+
+
+def _prefilling(batch: Any) -> bool:
+    return batch is not None and batch.forward_mode.is_extend()
+
+
+def _needs(req: Any) -> int:
+    """Room a waiting request needs to start, as admission counts it: its prompt past the
+    cached prefix the scheduler matched for it, and its new tokens (clipped as SGLang does)."""
+    new_tokens = getattr(req.sampling_params, "max_new_tokens", None) or DECODE_RESERVE_TOKENS
+    return len(req.origin_input_ids) - int(req.prefix_len) + min(new_tokens, CLIP_NEW_TOKENS)
+
+
+def _continued(waiting: Any) -> set[str]:
+    """The holds that waiting requests continue: about to be used, kept to the last."""
+    keys: set[str] = set()
+    for req in waiting:
+        hint = prefix_hold_of(getattr(req, "kv_hints", None))
+        if hint is not None:
+            keys.update(hint.release)
+    return keys
 
 
 def _short_of_decode_room(scheduler: Any) -> bool:
@@ -139,12 +164,6 @@ def _free_tokens(scheduler: Any) -> int:
     """Room for new KV now: free slots and what the tree can evict."""
     free = scheduler.token_to_kv_pool_allocator.available_size()
     return int(free + scheduler.tree_cache.evictable_size())
-
-
-def _waiting_tokens(scheduler: Any) -> int:
-    """What the waiting requests need to start: their prompts (an upper bound: part of one
-    may be cached) and a few tokens each to decode."""
-    return sum(len(req.origin_input_ids) + DECODE_RESERVE_TOKENS for req in scheduler.waiting_queue)
 
 
 def _abort(original: Any, scheduler: Any, recv_req: Any) -> Any:

@@ -12,10 +12,11 @@ lock on the node the finished request ended on, taken the moment its own lock is
 - ``released``: the program ended or failed, or server mode saw its client go
   (``PREFIX_HOLD_RELEASE_PATH``, an abort of every request also releases every hold);
 - ``deadline``: ``hold_s`` passed (the request's, at most the server's);
-- ``pressure``: the scheduler would otherwise stall: requests wait while nothing runs (the
-  newest holds go, as many as the waiting requests need, so they start together rather than
-  one by one), or running requests are short of room to decode. The newest goes first: its
-  tool has the most time left to run, so its prefix is the least likely to be used soon;
+- ``pressure``: a request waits and cannot start for want of room (the newest holds go,
+  until the first in line fits: a hold never delays a request's start), or running requests
+  are short of room to decode. The newest goes first: its tool has the most time left to
+  run, so its prefix is the least likely to be used soon; a hold a waiting request continues
+  goes last;
 - ``replaced``: the same key held again.
 
 What is held is bounded: at most ``share`` of the KV pool; a hold that would pass it is not
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -151,13 +152,17 @@ class PrefixHolds:
             return False
         return self.release(next(reversed(self.holds)), "pressure")
 
-    def give_up_newest_for(self, tokens: int) -> None:
-        """Under pressure: give up holds, newest first, until ``tokens`` more are free (or
-        none is left); at least one."""
+    def give_up_newest_for(self, tokens: int, keep: Collection[str] = ()) -> None:
+        """Under pressure: give up holds, newest first and those in ``keep`` last, until
+        ``tokens`` more are free (or none is left); at least one."""
+        order = [k for k in reversed(self.holds) if k not in keep]
+        order += [k for k in reversed(self.holds) if k in keep]
         freed = 0
-        while self.holds and (freed == 0 or freed < tokens):
-            freed += self.holds[next(reversed(self.holds))].tokens
-            self.give_up_newest()
+        for key in order:
+            if freed and freed >= tokens:
+                break
+            freed += self.holds[key].tokens
+            self.release(key, "pressure")
 
     def release_all(self, reason: str) -> None:
         for key in list(self.holds):
