@@ -100,6 +100,16 @@ def test_pressure_gives_up_the_newest_holds_until_what_waits_fits():
     assert holds.released["pressure"] == 3 and tree.locks["node-d"] == 0
 
 
+def test_a_hold_a_waiting_request_continues_goes_last():
+    holds, _, _ = table(pool=10_000)
+    for key in "abc":
+        holds.take(key, "node-" + key, 100, None)
+    holds.give_up_newest_for(150, keep={"c"})  # "c" is about to be continued
+    assert list(holds.holds) == ["c"]
+    holds.give_up_newest_for(50, keep={"c"})
+    assert len(holds) == 0
+
+
 def test_the_same_key_held_again_replaces_the_old_hold():
     holds, tree, _ = table()
     holds.take("k", "n1", 100, None)
