@@ -2,12 +2,15 @@
 
 Starting a server costs 30-45 s of this host's two cores, so every test that can shares the
 one ``flagged_server``: client-mode tests (a stock server's routes are all there), server
-mode, the OpenAI API (its tool-call parser on), the launcher's own checks; and the tests of an
-operator's policy share one ``policed_server``. Only tests of other launch settings (caps,
-metrics, sglang serve, sgl.Runtime, the router, the notebook's own) start their own."""
+mode, the OpenAI API (its tool-call parser on), the launcher's own checks; the tests of an
+operator's policy and of the metrics share one ``policed_server``; the sgl.Runtime tests and
+the router (in front of it and ``flagged_server``) share one ``runtime_server``. Only tests of
+other launch settings (caps, sglang serve, a plain sgl.Runtime, the notebook's) start their
+own."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
@@ -94,9 +97,53 @@ def policed_server(tmp_path_factory):
         "def run(**kw):\n    return 'ran'\n"
     )
     flags = ["--tool-partial-execution", "--api-key", POLICED_KEY, "--tool-allow", POLICED_TOOLS]
-    flags += ["--tool-files-root", str(root)]
+    flags += ["--tool-files-root", str(root), "--enable-metrics"]  # metrics: test_server_metrics
     with EmbeddedServer(extra_args=flags, env={"PYTHONPATH": str(probes)}) as server:
         yield Policed(server, base, root, mark)
+
+
+RUNTIME_ARGS = {"max_total_tokens": 4096, "max_running_requests": 8}  # the host is shared
+
+
+@pytest.fixture(scope="session")
+def runtime_server(spawn_helpers_end):
+    """`start_runtime(tool_partial_execution=True)`: an sgl.Runtime in server mode."""
+    from conveyor_sgl.runtime.embedded.sgl_runtime import start_runtime
+
+    runtime = start_runtime(tool_partial_execution=True, launch_timeout=240, **RUNTIME_ARGS)
+    try:
+        yield runtime
+    finally:
+        shutdown_runtime(runtime)
+
+
+@pytest.fixture(scope="session")
+def spawn_helpers_end():
+    """sgl.Runtime spawns its server, which starts multiprocessing's resource tracker in this
+    process; it would otherwise live as long as pytest. Asked for by every fixture that starts
+    a runtime, so torn down after all of them."""
+    yield
+    from multiprocessing import resource_tracker
+
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)  # started on demand
+    if stop is not None:
+        stop()
+
+
+def shutdown_runtime(runtime: Any) -> None:
+    """Shut an sgl.Runtime down; return only when none of its processes is left (deadline)."""
+    procs = []
+    if runtime.pid:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            root = psutil.Process(runtime.pid)
+            procs = [root, *root.children(recursive=True)]
+    runtime.shutdown()
+    # Its __del__ calls shutdown again, maybe as Python exits, when its import would fail.
+    runtime.shutdown = lambda: None
+    _, alive = psutil.wait_procs(procs, timeout=30)
+    for proc in alive:
+        proc.kill()
+    assert not alive, f"sgl.Runtime left processes running: {alive}"
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,6 @@
-"""Scale-out: two embedded servers behind the real sglang-router, programs through its URL.
+"""Scale-out: two servers behind the real sglang-router, programs through its URL: the
+session's shared ones (tests/conftest.py), ``flagged_server`` and ``runtime_server`` (an
+sgl.Runtime), both with --tool-partial-execution.
 
 Client mode and server mode must give the same results through the router as against one
 server, and the same prefix reuse: the router routes a program's requests (its generations,
@@ -17,15 +19,12 @@ import sglang as sgl
 from conveyor_sgl import partial_tool, tool_result
 from conveyor_sgl.primitives.endpoint import Endpoint
 from conveyor_sgl.runtime.embedded.router_process import Router
-from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 from programs.code_solver import forced
 
 pytestmark = pytest.mark.server
 
 CODE = "total = sum(range(10))\nprint('total', total)\n"
 ANSWER = "The total is 45."
-# Small KV pools (the launcher adds --sleep-on-idle): two servers share this host's 2 cores.
-SERVER_FLAGS = ["--tool-partial-execution", "--max-total-tokens", "4096"]
 
 
 @sgl.function
@@ -41,13 +40,9 @@ def summing(s, nonce, mode):
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    with (
-        EmbeddedServer(extra_args=SERVER_FLAGS, startup_timeout_s=150) as a,
-        EmbeddedServer(extra_args=SERVER_FLAGS, startup_timeout_s=150) as b,
-        Router([a.url, b.url]) as router,
-    ):
-        yield router, a
+def cluster(flagged_server, runtime_server):
+    with Router([flagged_server.url, runtime_server.url]) as router:
+        yield router, flagged_server
 
 
 def _run(url, mode):

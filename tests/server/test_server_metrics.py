@@ -1,6 +1,9 @@
 """Server mode's Prometheus metrics on SGLang's own /metrics (--enable-metrics): a real
 server runs one program in server mode and refuses a few requests; /metrics then shows our
-sessions, units, latencies, pool gauges and refusals next to SGLang's metrics."""
+sessions, units, latencies, pool gauges and refusals next to SGLang's metrics.
+
+The server is the session's policed one (tests/conftest.py, launched with --enable-metrics):
+other tests run sessions on it too, so the test reads what its own requests added."""
 
 from __future__ import annotations
 
@@ -14,10 +17,10 @@ from pathlib import Path
 import pytest
 import requests
 import sglang as sgl
+from conftest import POLICED_AUTH, POLICED_KEY
 from prometheus_client.parser import text_string_to_metric_families
 
 from conveyor_sgl import partial_tool, tool_result
-from conveyor_sgl.runtime.embedded.server_process import EmbeddedServer
 from programs.code_solver import forced
 
 P = "conveyor_sgl:"
@@ -80,11 +83,9 @@ def test_nothing_is_created_without_an_sglang_server() -> None:
 
 
 @pytest.fixture(scope="module")
-def server():
-    flags = ["--tool-partial-execution", "--enable-metrics", "--tool-allow", "python"]
-    flags += ["--max-total-tokens", "4096"]  # a small KV pool: the host is shared
-    with EmbeddedServer(extra_args=flags) as server:
-        yield server
+def server(policed_server):
+    """The policed server: metrics on, and an allow-list that leaves calculator out."""
+    return policed_server.server
 
 
 @sgl.function
@@ -117,6 +118,13 @@ def _value(samples: dict[str, list], name: str, **labels: str) -> float:
     return sum(found)
 
 
+def _added(samples: dict[str, list], before: dict[str, list], name: str, **labels: str) -> float:
+    """How much ``name`` (a counter, or a histogram's sum, count or bucket) grew since
+    ``before``; a label set first seen since then started at 0."""
+    was = [s.value for s in before.get(name, []) if labels.items() <= s.labels.items()]
+    return _value(samples, name, **labels) - sum(was)
+
+
 def _wait_for(url: str, check, timeout_s: float = 15.0) -> dict[str, list]:
     """The metrics once ``check`` holds (a session is recorded as its response ends)."""
     deadline = time.monotonic() + timeout_s
@@ -133,41 +141,60 @@ def _wait_for(url: str, check, timeout_s: float = 15.0) -> dict[str, list]:
 
 @pytest.mark.server
 def test_metrics_show_sessions_units_latencies_pool_and_refusals(server):
-    state = coder.run(backend=sgl.RuntimeEndpoint(server.url), code_regex=forced(CODE, "```"))
+    before = _metrics(server.url)
+    backend = sgl.RuntimeEndpoint(server.url, api_key=POLICED_KEY)
+    state = coder.run(backend=backend, code_regex=forced(CODE, "```"))
     assert state.error() is None, state.error()
     tool = state.get_meta_info("code")["tool"]
     assert (tool["mode"], tool["status"], tool["output"]) == ("server", "ok", OUTPUT)
     units = len(tool["units"])
     assert units >= 4, tool["units"]
-
-    post = server.url + "/conveyor/partial_tool"
-    body = {"tool": "sql", "generate": {"text": "x", "sampling_params": {"max_new_tokens": 2}}}
-    refused = requests.post(post, json=body, timeout=30)
-    assert refused.status_code == 403 and "--tool-allow" in refused.json()["error"]["message"]
-    assert requests.post(post, json={"tool": "python"}, timeout=30).status_code == 400
-    limits = {**body, "tool": "python", "limits": {"cpu_s": 10**9}}
-    assert requests.post(post, json=limits, timeout=30).status_code == 403
+    _refuse_three(server.url)
 
     def recorded(samples: dict[str, list]) -> None:
-        assert _value(samples, "tool_sessions_finished_total", tool="python") == 1
+        assert _added(samples, before, "tool_sessions_finished_total", tool="python") == 1
         # The pool refills after the session: some warm worker, none held.
         assert _value(samples, "tool_workers_warm") >= 1
         assert _value(samples, "tool_workers_busy") == 0
 
     samples = _wait_for(server.url, recorded)
     assert samples["sglang"], "SGLang's own metrics are on the same /metrics"
-    assert _value(samples, "tool_sessions_started_total", tool="python") == 1
-    assert _value(samples, "tool_sessions_finished_total", tool="python", status="ok") == 1
-    assert _value(samples, "tool_units_total", tool="python") == units
+
+    def added(name: str, **labels: str) -> float:
+        return _added(samples, before, name, **labels)
+
+    assert added("tool_sessions_started_total", tool="python") == 1
+    assert added("tool_sessions_finished_total", tool="python", status="ok") == 1
+    assert added("tool_units_total", tool="python") == units
     # One wait per session, one dispatch per unit, matching the result's own timeline.
-    assert _value(samples, "tool_wait_after_decode_seconds_count", tool="python") == 1
+    assert added("tool_wait_after_decode_seconds_count", tool="python") == 1
     wait = tool["result_ready_at"] - tool["decode_finished_at"]
-    recorded_wait = _value(samples, "tool_wait_after_decode_seconds_sum", tool="python")
+    recorded_wait = added("tool_wait_after_decode_seconds_sum", tool="python")
     assert recorded_wait == pytest.approx(wait, abs=1e-3)
-    assert _value(samples, "tool_dispatch_latency_seconds_count", tool="python") == units
+    assert added("tool_dispatch_latency_seconds_count", tool="python") == units
     dispatch = sum(max(0.0, u["started_at"] - u["decoded_at"]) for u in tool["units"])
-    recorded_dispatch = _value(samples, "tool_dispatch_latency_seconds_sum", tool="python")
+    recorded_dispatch = added("tool_dispatch_latency_seconds_sum", tool="python")
     assert recorded_dispatch == pytest.approx(dispatch, abs=1e-3)
-    assert _value(samples, "tool_dispatch_latency_seconds_bucket", le="+Inf") == units
-    refusals = {s.labels["rule"]: s.value for s in samples["tool_refusals_total"]}
-    assert refusals == {"tool_not_allowed": 1, "bad_request": 1, "limits": 1}
+    assert added("tool_dispatch_latency_seconds_bucket", le="+Inf") == units
+    rules = {s.labels["rule"] for s in samples["tool_refusals_total"]}
+    refusals = {rule: added("tool_refusals_total", rule=rule) for rule in rules}
+    assert {rule: n for rule, n in refusals.items() if n} == {
+        "tool_not_allowed": 1,
+        "bad_request": 1,
+        "limits": 1,
+    }
+
+
+def _refuse_three(url: str) -> None:
+    """A tool off the allow-list, a body without its generation, limits above the caps."""
+    post = url + "/conveyor/partial_tool"
+    body = {
+        "tool": "calculator",
+        "generate": {"text": "x", "sampling_params": {"max_new_tokens": 2}},
+    }
+    refused = requests.post(post, json=body, headers=POLICED_AUTH, timeout=30)
+    assert refused.status_code == 403 and "--tool-allow" in refused.json()["error"]["message"]
+    bad = requests.post(post, json={"tool": "python"}, headers=POLICED_AUTH, timeout=30)
+    assert bad.status_code == 400
+    limits = {**body, "tool": "python", "limits": {"cpu_s": 10**9}}
+    assert requests.post(post, json=limits, headers=POLICED_AUTH, timeout=30).status_code == 403

@@ -2,8 +2,8 @@
 
 Client mode works against any Runtime; server mode when it was asked for, through
 `start_runtime(tool_partial_execution=True)` (the environment variables around `sgl.Runtime`).
-Each runtime is started once for the module and shut down at its end, and none of its
-processes may outlive it.
+The plain runtime is started once for the module and shut down at its end; the one in server
+mode is the session's (tests/conftest.py); none of their processes may outlive them.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import time
 
-import psutil
 import pytest
 import requests
 import sglang as sgl
+from conftest import RUNTIME_ARGS, shutdown_runtime
 
 from conveyor_sgl import partial_tool, tool_result
 from conveyor_sgl.runtime.embedded.sgl_runtime import (
@@ -28,7 +28,6 @@ from conveyor_sgl.runtime.server.policy import POLICY_ENV, ServerPolicy
 from conveyor_sgl.runtime.server.protocol import SERVER_TIME_KEY
 from programs.code_solver import forced
 
-SMALL = {"max_total_tokens": 4096, "max_running_requests": 8}
 CODE = "x = 6 * 7\nprint(x)\n"
 
 
@@ -59,45 +58,19 @@ def coder(s, code_regex, mode=None):
     s += "```\nOutput:\n" + tool_result("code", timeout=60)
 
 
-def _processes_of(pid: int) -> list[psutil.Process]:
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
-def _shutdown(runtime: sgl.Runtime) -> None:
-    """Shut the runtime down; return only when none of its processes is left (deadline)."""
-    procs = _processes_of(runtime.pid) if runtime.pid else []
-    runtime.shutdown()
-    _, alive = psutil.wait_procs(procs, timeout=30)
-    for proc in alive:
-        proc.kill()
-    assert not alive, f"sgl.Runtime left processes running: {alive}"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def spawn_helpers_end_with_the_module():
-    """sgl.Runtime spawns its server, which starts multiprocessing's resource tracker in this
-    process; it would otherwise live as long as pytest. Torn down after the runtimes."""
-    yield
-    from multiprocessing import resource_tracker
-
-    stop = getattr(resource_tracker._resource_tracker, "_stop", None)  # started on demand
-    if stop is not None:
-        stop()
-
-
 @pytest.fixture(scope="module", params=["client", "server"])
 def runtime(request):
-    """One sgl.Runtime per mode: plain (client mode only), or asked for server mode."""
-    on = request.param == "server"
-    rt = start_runtime(tool_partial_execution=on, launch_timeout=240, **SMALL)
+    """One sgl.Runtime per mode: plain (client mode only, started here), or asked for server
+    mode (the session's ``runtime_server``, which the router tests share)."""
+    if request.param == "server":
+        yield "server", request.getfixturevalue("runtime_server")
+        return
+    request.getfixturevalue("spawn_helpers_end")  # ended after this runtime
+    rt = start_runtime(tool_partial_execution=False, launch_timeout=240, **RUNTIME_ARGS)
     try:
-        yield request.param, rt
+        yield "client", rt
     finally:
-        _shutdown(rt)
+        shutdown_runtime(rt)
 
 
 @pytest.mark.server
