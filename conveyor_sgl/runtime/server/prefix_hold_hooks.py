@@ -124,7 +124,7 @@ def _next_batch(original: Any, scheduler: Any, *args: Any, **kwargs: Any) -> Any
         # Requests wait and none was admitted: if the holds are why, the newest make way
         # for the first in line (a hold never delays a request's start). With nothing
         # running, at least one goes in every loop however the room is counted.
-        short = _needs(scheduler.waiting_queue[0]) - _free_tokens(scheduler)
+        short = _needs(scheduler.waiting_queue[0]) - _admission_room(scheduler, plan)
         idle = plan.batch_to_run is None and plan.running_batch.is_empty()
         if short > 0 or idle:
             holds.give_up_newest_for(short, keep=_continued(scheduler.waiting_queue))
@@ -134,6 +134,18 @@ def _next_batch(original: Any, scheduler: Any, *args: Any, **kwargs: Any) -> Any
 
 def _prefilling(batch: Any) -> bool:
     return batch is not None and batch.forward_mode.is_extend()
+
+
+def _admission_room(scheduler: Any, plan: Any) -> int:
+    """What admission counts as room: free slots and what the tree can evict, less what
+    it keeps for the running requests' remaining tokens (as SGLang's PrefillAdder does)."""
+    ratio = scheduler.new_token_ratio_tracker.current
+    reserved = sum(
+        min(r.sampling_params.max_new_tokens - len(r.output_ids), CLIP_NEW_TOKENS)
+        * (1.0 if r.sampling_params.ignore_eos else ratio)
+        for r in plan.running_batch.reqs
+    )
+    return _free_tokens(scheduler) - int(reserved)
 
 
 def _needs(req: Any) -> int:
