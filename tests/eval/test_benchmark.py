@@ -1,14 +1,20 @@
 """The benchmark runner end to end on a real server, with the short preset: every mode of
 every item runs, each row is paired with its item's own sequential run, the agents, the
-load levels and early abort come out with their distributions."""
+load levels and early abort come out with their distributions.
+
+The agent is a research one (three short calls), the quickest kind: the runner plays every
+kind alike, and test_datasets runs every kind's rounds in their tools."""
 
 from __future__ import annotations
 
 import pytest
 import sglang as sgl
 
+from eval import benchmark
 from eval.bench_table import format_table
 from eval.benchmark import PRESETS, parse_args, run_benchmark
+from eval.datasets.agents import AgentItem, load_agents
+from eval.datasets.sampling import sample
 
 GROUPS = ("validation", "calculator")
 
@@ -17,7 +23,13 @@ GROUPS = ("validation", "calculator")
 def results(flagged_server):
     backend = sgl.RuntimeEndpoint(flagged_server.url)
     args = parse_args(["--preset", "test", "--groups", ",".join(GROUPS)])
-    return run_benchmark(args, PRESETS["test"], backend, None)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(benchmark, "load_agents", research_agents)
+        return run_benchmark(args, PRESETS["test"], backend, None)
+
+
+def research_agents(limit: int, seed: int) -> list[AgentItem]:
+    return sample([a for a in load_agents() if a.item.startswith("research/")], limit, seed)
 
 
 @pytest.mark.server
@@ -41,6 +53,7 @@ def test_every_item_runs_in_every_mode_with_its_expected_status(results):
 @pytest.mark.server
 def test_agents_load_and_early_abort(results):
     agents = results["agents"]
+    assert [p["item"] for p in agents["programs"]] == [research_agents(1, 0)[0].item] * 3
     assert agents["errors"] == [] and {p["mode"] for p in agents["programs"]} == {
         "sequential",
         "client",
