@@ -1,10 +1,11 @@
 """The evaluation notebook, executed top to bottom under nbclient, and what it leaves behind.
 
-The notebook starts the embedded server with the tiny model and runs one item per group in
-every mode (``CONVEYOR_NOTEBOOK_QUICK``); the full results it draws are a synthetic benchmark
-file (``bench_results``). It writes only under its output directory (``.notebook-output/``,
-git-ignored, unless ``CONVEYOR_NOTEBOOK_OUTPUT`` says otherwise): running it changes nothing
-committed, neither the notebook nor the figures of ``eval/results/``.
+The notebook runs on the session's shared server (``CONVEYOR_NOTEBOOK_URL``; the same tiny
+model it would start itself) one item per group in every mode (``CONVEYOR_NOTEBOOK_QUICK``);
+the full results it draws are a synthetic benchmark file (``bench_results``). It writes
+only under its output directory (``.notebook-output/``, git-ignored, unless
+``CONVEYOR_NOTEBOOK_OUTPUT`` says otherwise): running it changes nothing committed, neither
+the notebook nor the figures of ``eval/results/``.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def test_its_advice_runs_a_copy_never_the_committed_notebook_in_place():
 
 @pytest.mark.server
 @pytest.mark.timeout(900)
-def test_notebook_runs_items_and_draws_the_results(tmp_path, monkeypatch):
+def test_notebook_runs_items_and_draws_the_results(flagged_server, tmp_path, monkeypatch):
     bench_file = tmp_path / "fast-latest.json"
     bench_file.write_text(json.dumps(make_results()))
     output = tmp_path / "output"
@@ -78,6 +79,7 @@ def test_notebook_runs_items_and_draws_the_results(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVEYOR_NOTEBOOK_MODEL", "fast")
     monkeypatch.setenv("CONVEYOR_BENCH_RESULTS", str(bench_file))
     monkeypatch.setenv("CONVEYOR_NOTEBOOK_OUTPUT", str(output))
+    monkeypatch.setenv("CONVEYOR_NOTEBOOK_URL", flagged_server.url)
     monkeypatch.delenv("CONVEYOR_BENCH_PLOTS", raising=False)  # the figures: under the output
     before = snapshot()
     notebook = nbformat.read(NOTEBOOK, as_version=4)
@@ -88,7 +90,7 @@ def test_notebook_runs_items_and_draws_the_results(tmp_path, monkeypatch):
     client.execute(env={**os.environ})
     outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
     text = "".join(out.get("text", "") for out in outputs)
-    assert "/health 200" in text and "server stopped" in text
+    assert f"{flagged_server.url}: /health 200" in text and "server stopped" not in text
     ran = {(f[0].split(":")[0], f[1]) for f in map(str.split, text.splitlines()) if run_row(f)}
     assert ran == {(group, mode) for group in GROUPS_RUN for mode in MODES}
     for group in GROUPS:  # the benchmark table, per group and mode
