@@ -3,7 +3,9 @@
 SGLang runs every plugin of that group early in each of its processes (the CLI/HTTP process,
 scheduler, detokenizer, and the child that ``sgl.Runtime`` spawns). In every process this
 one registers the CLI hooks of ``cli_flags`` (so ``sglang serve --tool-partial-execution``
-parses); the rest is inert unless server mode is on: ``ENABLE_ENV`` is "1" in the
+parses) and, unless ``--tool-prefix-hold-s 0``, the prefix holds' scheduler hooks
+(``prefix_hold_hooks``: both modes keep a program's prefix cached while its tool runs) and
+their release route. The rest is inert unless server mode is on: ``ENABLE_ENV`` is "1" in the
 environment (set by our launcher, by ``cli_flags`` from SGLang's parsed flags, or by the
 user, e.g. around ``sgl.Runtime``; SGLang's children inherit it). Then ``activate()``
 registers two hooks with SGLang's ``HookRegistry``:
@@ -31,6 +33,7 @@ from contextlib import aclosing
 from typing import Any
 
 from conveyor_sgl.runtime.server.cli_flags import ENABLE_ENV, register_cli_hooks
+from conveyor_sgl.runtime.server.prefix_holds import HoldSettings
 from conveyor_sgl.runtime.server.protocol import SERVER_TIME_KEY
 
 __all__ = ["ENABLE_ENV", "activate", "enabled", "register"]
@@ -38,6 +41,7 @@ HTTP_SERVE = "sglang.srt.entrypoints.http_server._setup_and_run_http_server"
 OUTPUT_STREAM = "sglang.srt.managers.tokenizer_manager.TokenizerManager._wait_one_response"
 
 _server_mode: Any = None  # the ServerMode of this process, once the routes are added
+_release_route = False  # the prefix holds' release route is on this process's app
 
 
 def enabled(environ: Mapping[str, str] = os.environ) -> bool:
@@ -57,40 +61,43 @@ def activate(apply: bool = True) -> None:
     flag parsed after load_plugins had applied the others)."""
     from sglang.srt.plugins.hook_registry import HookRegistry, HookType
 
-    if not any(hook is _add_routes for _, hook, _ in HookRegistry._hooks.get(HTTP_SERVE, [])):
-        HookRegistry.register(HTTP_SERVE, _add_routes, HookType.BEFORE)
+    _hook_http_serve()
+    if not any(hook is _stamp_outputs for _, hook, _ in HookRegistry._hooks.get(OUTPUT_STREAM, [])):
         HookRegistry.register(OUTPUT_STREAM, _stamp_outputs, HookType.AROUND)
     if apply:
         HookRegistry.apply_hooks()  # skips targets already patched
 
 
+def _hook_http_serve() -> None:
+    """One hook on the HTTP server's start, whoever needs it first (prefix holds at load,
+    server mode at load or once its flag is parsed): SGLang patches a target once, so a
+    second hook registered after that would never run. It decides when it runs."""
+    from sglang.srt.plugins.hook_registry import HookRegistry, HookType
+
+    if not any(hook is _on_http_serve for _, hook, _ in HookRegistry._hooks.get(HTTP_SERVE, [])):
+        HookRegistry.register(HTTP_SERVE, _on_http_serve, HookType.BEFORE)
+
+
 def _register_prefix_holds() -> None:
     """Prefix holds are on without server mode (client-mode programs ask for them too):
     the scheduler's hooks, and the release route in the process that serves HTTP."""
-    from sglang.srt.plugins.hook_registry import HookRegistry, HookType
-
     from conveyor_sgl.runtime.server import prefix_hold_hooks
-    from conveyor_sgl.runtime.server.prefix_holds import HoldSettings
 
     settings = HoldSettings.from_env()
     if settings.enabled and not prefix_hold_hooks.registered():
         prefix_hold_hooks.register(settings)
-        HookRegistry.register(HTTP_SERVE, _add_release_route, HookType.BEFORE)
+        _hook_http_serve()
 
 
-def _add_release_route(*args: Any, **kwargs: Any) -> None:
+def _on_http_serve(*args: Any, **kwargs: Any) -> None:
+    global _server_mode, _release_route
     from sglang.srt.entrypoints.http_server import app
 
-    from conveyor_sgl.runtime.server.prefix_hold_route import add_release_route
+    if not _release_route and HoldSettings.from_env().enabled:
+        from conveyor_sgl.runtime.server.prefix_hold_route import add_release_route
 
-    add_release_route(app)
-
-
-def _add_routes(*args: Any, **kwargs: Any) -> None:
-    global _server_mode
-    if _server_mode is None:
-        from sglang.srt.entrypoints.http_server import app
-
+        _release_route = add_release_route(app)
+    if _server_mode is None and enabled():
         from conveyor_sgl.runtime.server.policy import ServerPolicy
         from conveyor_sgl.runtime.server.routes import ServerMode, install_routes
 

@@ -18,7 +18,7 @@ from conveyor_sgl.runtime.server.protocol import PREFIX_HOLD_RELEASE_PATH, WireE
 MAX_RELEASE_BODY_BYTES = 4096
 
 
-def add_release_route(app: Any) -> None:
+def add_release_route(app: Any) -> bool:
     """``POST PREFIX_HOLD_RELEASE_PATH`` on SGLang's app (behind its ``--api-key``, if any):
     a program that ended or failed without continuing its holds gives them up."""
     from sglang.srt.entrypoints.http_server import get_global_state  # the HTTP process's
@@ -38,6 +38,7 @@ def add_release_route(app: Any) -> None:
         return {"released": keys}
 
     app.add_api_route(PREFIX_HOLD_RELEASE_PATH, release, methods=["POST"])
+    return True
 
 
 async def _bounded_body(request: Request) -> bytes | None:

@@ -176,7 +176,7 @@ class ServerToolRun:
             self.tm.abort_request(self.obj.rid)
 
     def _release_prefix_hold(self) -> None:
-        hint = prefix_hold_of(self.obj.kv_hints)
+        hint = prefix_hold_of(getattr(self.obj, "kv_hints", None))
         if hint is not None and hint.hold is not None:
             release_holds(self.tm, [hint.hold])
 
