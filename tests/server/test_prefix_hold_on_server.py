@@ -163,6 +163,7 @@ def test_the_release_route_refuses_what_is_not_a_release(url):
 
 def test_info_reports_the_hold_settings(url):
     info = requests.get(url + INFO_PATH, timeout=30).json()
-    assert info["prefix_hold"] == {"enabled": True, "hold_s": 60.0, "share": 0.9}
+    expected = {"enabled": True, "hold_s": 60.0, "share": 0.9, "policy": "start-first"}
+    assert info["prefix_hold"] == expected
     state = hold_state(url)
     assert state["budget_tokens"] > 0 and state["enabled"] is True

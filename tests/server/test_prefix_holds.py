@@ -13,6 +13,7 @@ import pytest
 from conveyor_sgl.runtime.server.cli_flags import add_server_mode_flags, prefix_hold_env
 from conveyor_sgl.runtime.server.prefix_holds import (
     HOLD_S_ENV,
+    POLICY_ENV,
     SHARE_ENV,
     HoldSettings,
     HoldSettingsError,
@@ -123,16 +124,20 @@ def test_settings_from_the_environment():
     assert HoldSettings.from_env({}).enabled
     assert not HoldSettings.from_env({HOLD_S_ENV: "0"}).enabled
     assert HoldSettings.from_env({SHARE_ENV: "0.25"}).share == 0.25
-    for bad in ({HOLD_S_ENV: "-1"}, {SHARE_ENV: "1.5"}, {HOLD_S_ENV: "soon"}):
-        with pytest.raises(HoldSettingsError, match="CONVEYOR_SGL_PREFIX_HOLD"):
+    assert HoldSettings.from_env({POLICY_ENV: "hold-first"}).policy == "hold-first"
+    bad_policy = {POLICY_ENV: "whenever"}
+    for bad in ({HOLD_S_ENV: "-1"}, {SHARE_ENV: "1.5"}, {HOLD_S_ENV: "soon"}, bad_policy):
+        with pytest.raises(HoldSettingsError, match="CONVEYOR_SGL_PREFIX_HOLD_"):
             HoldSettings.from_env(bad)
 
 
 def test_the_flags_become_the_environment_the_scheduler_reads():
     parser = argparse.ArgumentParser()
     add_server_mode_flags(parser)
-    args = parser.parse_args(["--tool-prefix-hold-s", "5", "--tool-prefix-hold-share", "0.5"])
-    assert prefix_hold_env(args, {}) == {HOLD_S_ENV: "5.0", SHARE_ENV: "0.5"}
+    flags = "--tool-prefix-hold-s 5 --tool-prefix-hold-share 0.5 --tool-prefix-hold-policy"
+    args = parser.parse_args([*flags.split(), "hold-first"])
+    expected = {HOLD_S_ENV: "5.0", SHARE_ENV: "0.5", POLICY_ENV: "hold-first"}
+    assert prefix_hold_env(args, {}) == expected
     with pytest.raises(HoldSettingsError):
         prefix_hold_env(parser.parse_args(["--tool-prefix-hold-share", "2"]), {})
 

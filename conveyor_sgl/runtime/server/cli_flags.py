@@ -127,7 +127,7 @@ def _add_policy_flags(group: argparse._ArgumentGroup) -> None:
 
 
 def _add_prefix_hold_flags(group: argparse._ArgumentGroup) -> None:
-    from conveyor_sgl.runtime.server.prefix_holds import DEFAULT_HOLD_S, DEFAULT_SHARE
+    from conveyor_sgl.runtime.server.prefix_holds import DEFAULT_HOLD_S, DEFAULT_SHARE, POLICIES
 
     group.add_argument(
         "--tool-prefix-hold-s",
@@ -144,6 +144,14 @@ def _add_prefix_hold_flags(group: argparse._ArgumentGroup) -> None:
         type=float,
         help="the share of the KV pool prefix holds may take at once; a hold that would pass "
         f"it is not taken (default: {DEFAULT_SHARE:g})",
+    )
+    group.add_argument(
+        "--tool-prefix-hold-policy",
+        choices=POLICIES,
+        help="start-first: a hold never delays a request's start (it gives way when the "
+        "first request in line cannot start); hold-first: new requests wait for running ones "
+        "to end, and holds give way only when nothing could run, which keeps more prefixes "
+        "where a re-prefill costs more than that wait (long contexts) (default: start-first)",
     )
 
 
@@ -229,13 +237,20 @@ def mcp_server_flags(values: list[str] | None) -> dict[str, str] | None:
 def prefix_hold_env(args: argparse.Namespace, environ: Any = os.environ) -> dict[str, str]:
     """The hold flags as the environment the scheduler reads (it inherits it), checked
     together with what ``environ`` already says; HoldSettingsError if out of range."""
-    from conveyor_sgl.runtime.server.prefix_holds import HOLD_S_ENV, SHARE_ENV, HoldSettings
+    from conveyor_sgl.runtime.server.prefix_holds import (
+        HOLD_S_ENV,
+        POLICY_ENV,
+        SHARE_ENV,
+        HoldSettings,
+    )
 
     env = {}
     for dest, name in (("tool_prefix_hold_s", HOLD_S_ENV), ("tool_prefix_hold_share", SHARE_ENV)):
         value = getattr(args, dest, None)
         if value is not None:
             env[name] = repr(value)
+    if getattr(args, "tool_prefix_hold_policy", None):
+        env[POLICY_ENV] = args.tool_prefix_hold_policy
     HoldSettings.from_env({**environ, **env})
     return env
 

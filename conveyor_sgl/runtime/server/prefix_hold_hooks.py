@@ -9,9 +9,10 @@ turns them off); only the scheduler ever calls the hooked code:
 - AROUND the tree cache's ``reset`` (``/flush_cache``): every hold is released first, while
   its nodes are still in the tree;
 - AROUND ``Scheduler.get_next_batch_to_run`` (every loop): holds past their deadline go;
-  if running requests are short of room to decode, the newest hold goes; if requests wait
-  and none was admitted for want of room, the newest holds go until the first in line fits
-  (holds that waiting requests continue go last): a hold never delays a request's start;
+  running requests short of room to decode take the newest hold; requests that wait while
+  nothing runs get the held memory they need, newest holds first (``_make_way``: the
+  scheduler never stalls on a hold), and with the ``start-first`` policy (the default) so
+  does the first in line whenever it cannot start for want of room;
 - AROUND ``Scheduler.abort_request``: an abort with rid ``RELEASE_RID_PREFIX + key`` (sent by
   ``release_holds`` from the HTTP process: the release route, a server-mode client gone; no
   request has such a rid) releases that hold; an abort of every request releases every hold;
@@ -25,7 +26,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from conveyor_sgl.runtime.server.prefix_holds import REASONS, HoldSettings, PrefixHolds
+from conveyor_sgl.runtime.server.prefix_holds import (
+    REASONS,
+    START_FIRST,
+    HoldSettings,
+    PrefixHolds,
+)
 from conveyor_sgl.runtime.server.protocol import PREFIX_HOLD_STATE_KEY, prefix_hold_of
 
 logger = logging.getLogger(__name__)
@@ -120,20 +126,44 @@ def _next_batch(original: Any, scheduler: Any, *args: Any, **kwargs: Any) -> Any
         if _short_of_decode_room(scheduler):
             holds.give_up_newest()
     plan = original(scheduler, *args, **kwargs)
-    if holds and scheduler.waiting_queue and not _prefilling(plan.batch_to_run):
-        # Requests wait and none was admitted: if the holds are why, the newest make way
-        # for the first in line (a hold never delays a request's start). With nothing
-        # running, at least one goes in every loop however the room is counted.
-        short = _needs(scheduler.waiting_queue[0]) - _admission_room(scheduler, plan)
-        idle = plan.batch_to_run is None and plan.running_batch.is_empty()
-        if short > 0 or idle:
-            holds.give_up_newest_for(short, keep=_continued(scheduler.waiting_queue))
+    if holds and scheduler.waiting_queue:
+        _make_way(scheduler, plan, holds)
     _sync(scheduler, holds)
     return plan
 
 
+def _make_way(scheduler: Any, plan: Any, holds: PrefixHolds) -> None:
+    """Requests wait. With nothing running and nothing started (either policy), the holds
+    make way for all that stock admission would start with the held memory evictable
+    (together, not one by one), at least one per loop. With ``start-first``, also when the
+    first in line cannot start for want of room: a hold never delays a start."""
+    room = _admission_room(scheduler, plan)
+    if plan.batch_to_run is None and plan.running_batch.is_empty():
+        short = _kept_out(scheduler, room, room + holds.held_tokens) - room
+    elif holds.settings.policy == START_FIRST and not _prefilling(plan.batch_to_run):
+        short = _needs(scheduler.waiting_queue[0]) - room
+        if short <= 0:
+            return
+    else:
+        return
+    holds.give_up_newest_for(short, keep=_continued(scheduler.waiting_queue))
+
+
 def _prefilling(batch: Any) -> bool:
     return batch is not None and batch.forward_mode.is_extend()
+
+
+def _kept_out(scheduler: Any, room: int, room_without_holds: int) -> int:
+    """Room the waiting requests would take, in line, up to what stock admission had:
+    ``room_without_holds``, and one prefill batch's worth of tokens."""
+    taken = prompt = 0
+    for req in scheduler.waiting_queue:
+        needs = _needs(req)
+        prompt += len(req.origin_input_ids) - int(req.prefix_len)
+        if taken + needs > room_without_holds or prompt > scheduler.max_prefill_tokens:
+            break
+        taken += needs
+    return max(taken, room)
 
 
 def _admission_room(scheduler: Any, plan: Any) -> int:

@@ -12,11 +12,13 @@ lock on the node the finished request ended on, taken the moment its own lock is
 - ``released``: the program ended or failed, or server mode saw its client go
   (``PREFIX_HOLD_RELEASE_PATH``, an abort of every request also releases every hold);
 - ``deadline``: ``hold_s`` passed (the request's, at most the server's);
-- ``pressure``: a request waits and cannot start for want of room (the newest holds go,
-  until the first in line fits: a hold never delays a request's start), or running requests
-  are short of room to decode. The newest goes first: its tool has the most time left to
-  run, so its prefix is the least likely to be used soon; a hold a waiting request continues
-  goes last;
+- ``pressure``: requests wait while nothing runs (the newest holds go, as many as what stock
+  admission would start needs: the scheduler never stalls on a hold); with the
+  ``start-first`` policy (the default) also whenever the first request in line cannot start
+  for want of room (a hold never delays a start; ``hold-first`` lets new requests wait for
+  running ones to end, keeping more prefixes where a re-prefill costs more than the wait);
+  running requests short of room to decode take one too. The newest goes first: its tool
+  has the most time left to run; a hold a waiting request continues goes last;
 - ``replaced``: the same key held again.
 
 What is held is bounded: at most ``share`` of the KV pool; a hold that would pass it is not
@@ -34,6 +36,10 @@ from typing import Any, Protocol
 
 HOLD_S_ENV = "CONVEYOR_SGL_PREFIX_HOLD_S"  # the longest hold, seconds; 0 turns holds off
 SHARE_ENV = "CONVEYOR_SGL_PREFIX_HOLD_SHARE"  # the share of the KV pool holds may take
+POLICY_ENV = "CONVEYOR_SGL_PREFIX_HOLD_POLICY"  # what gives way under pressure
+START_FIRST = "start-first"  # a hold never delays a request's start (the default)
+HOLD_FIRST = "hold-first"  # holds give way only when nothing could run otherwise
+POLICIES = (START_FIRST, HOLD_FIRST)
 DEFAULT_HOLD_S = 60.0
 DEFAULT_SHARE = 0.9
 REASONS = ("continued", "released", "deadline", "pressure", "replaced")
@@ -47,6 +53,7 @@ class HoldSettingsError(ValueError):
 class HoldSettings:
     hold_s: float = DEFAULT_HOLD_S
     share: float = DEFAULT_SHARE
+    policy: str = START_FIRST
 
     @property
     def enabled(self) -> bool:
@@ -60,10 +67,18 @@ class HoldSettings:
             raise HoldSettingsError(f"{HOLD_S_ENV}={hold_s:g}: must be >= 0 (0 turns holds off)")
         if not 0 <= share <= 1:
             raise HoldSettingsError(f"{SHARE_ENV}={share:g}: must be between 0 and 1")
-        return cls(hold_s=hold_s, share=share)
+        policy = environ.get(POLICY_ENV, "").strip() or START_FIRST
+        if policy not in POLICIES:
+            raise HoldSettingsError(f"{POLICY_ENV}={policy!r}: one of {', '.join(POLICIES)}")
+        return cls(hold_s=hold_s, share=share, policy=policy)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"enabled": self.enabled, "hold_s": self.hold_s, "share": self.share}
+        return {
+            "enabled": self.enabled,
+            "hold_s": self.hold_s,
+            "share": self.share,
+            "policy": self.policy,
+        }
 
 
 def _number(environ: Mapping[str, str], name: str, default: float) -> float:
