@@ -25,14 +25,16 @@ def test_calculator_agent_runs_each_line_while_decoding(backend):
     assert first_started_before_last_decoded(tool["units"])
 
 
-def test_sql_agent_runs_ddl_and_inserts_before_the_query_is_decoded(backend):
+def test_sql_agent_starts_ddl_and_inserts_before_the_query_is_decoded(backend):
     state = sql_agent.run_once(True)
     tool = state.get_meta_info("sql")["tool"]
     expected = drive(SqlTool, sql_agent.REFERENCE_SQL, sql_agent.CONFIG).out.output
     assert (tool["status"], tool["output"]) == ("ok", expected)
     assert "ada      | 42.5    | 2" in tool["output"]
     units = tool["units"]
-    assert len(units) == 3 and units[1]["finished_at"] < units[2]["decoded_at"]
+    # Started, not finished: how long the INSERT takes is the database's, and a stalled
+    # stream can hand both statements over within milliseconds.
+    assert len(units) == 3 and units[1]["started_at"] <= units[2]["decoded_at"]
 
 
 def test_sql_agent_sequential_baseline_gives_the_same_result(backend):
