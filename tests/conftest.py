@@ -68,6 +68,9 @@ def _worker_pids(url: str) -> list[int]:
 POLICED_KEY = "test-key-123"
 POLICED_AUTH = {"Authorization": f"Bearer {POLICED_KEY}"}
 POLICED_TOOLS = "python,sql,validation,search,planner"  # not calculator
+LAST_CPU = max(os.sched_getaffinity(0))
+# Decoding on the first CPU, tools on the last, as `make benchmark` splits them (one CPU: none).
+POLICED_CPU_FLAGS = ["--cpus", "0", "--tool-cpus", str(LAST_CPU)] if LAST_CPU > 0 else []
 
 
 @dataclass
@@ -98,6 +101,7 @@ def policed_server(tmp_path_factory):
     )
     flags = ["--tool-partial-execution", "--api-key", POLICED_KEY, "--tool-allow", POLICED_TOOLS]
     flags += ["--tool-files-root", str(root), "--enable-metrics"]  # metrics: test_server_metrics
+    flags += POLICED_CPU_FLAGS  # the launcher's CPU split, end to end (test_cpu_split_on_server)
     with EmbeddedServer(extra_args=flags, env={"PYTHONPATH": str(probes)}) as server:
         yield Policed(server, base, root, mark)
 
