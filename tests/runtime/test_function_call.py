@@ -9,6 +9,7 @@ import dataclasses
 import json
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -102,7 +103,8 @@ def test_a_sync_callable_that_hangs_is_a_timeout_at_its_deadline():
     assert 0.25 < took < 2.0
 
 
-def test_an_async_callable_that_hangs_is_cancelled_at_its_deadline():
+def hanging() -> tuple[Any, threading.Event]:
+    """An async callable that sleeps 30 s, and the event it sets when it is cancelled."""
     cancelled = threading.Event()
 
     async def stuck() -> str:
@@ -113,22 +115,18 @@ def test_an_async_callable_that_hangs_is_cancelled_at_its_deadline():
             raise
         return "never"
 
+    return stuck, cancelled
+
+
+def test_an_async_callable_that_hangs_is_cancelled_at_its_deadline():
+    stuck, cancelled = hanging()
     result = call(CallableTool(stuck, timeout_s=0.2), "{}").result(10)
     assert result.status == "timeout"
     assert cancelled.wait(5)
 
 
 def test_a_result_wait_shorter_than_the_call_is_a_timeout_and_gives_the_call_up():
-    cancelled = threading.Event()
-
-    async def slow() -> str:
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return "never"
-
+    slow, cancelled = hanging()
     session = call(slow, "{}")
     assert session.wait(0.1) is None  # not given up yet
     result = session.result(0.2)
