@@ -137,15 +137,16 @@ def _make_way(scheduler: Any, plan: Any, holds: PrefixHolds) -> None:
     make way for all that stock admission would start with the held memory evictable
     (together, not one by one), at least one per loop. With ``start-first``, also when the
     first in line cannot start for want of room: a hold never delays a start."""
+    idle = plan.batch_to_run is None and plan.running_batch.is_empty()
+    if not idle and (holds.settings.policy != START_FIRST or _prefilling(plan.batch_to_run)):
+        return  # requests are starting, or wait for running ones (hold-first)
     room = _admission_room(scheduler, plan)
-    if plan.batch_to_run is None and plan.running_batch.is_empty():
+    if idle:
         short = _kept_out(scheduler, room, room + holds.held_tokens) - room
-    elif holds.settings.policy == START_FIRST and not _prefilling(plan.batch_to_run):
+    else:
         short = _needs(scheduler.waiting_queue[0]) - room
         if short <= 0:
             return
-    else:
-        return
     holds.give_up_newest_for(short, keep=_continued(scheduler.waiting_queue))
 
 
