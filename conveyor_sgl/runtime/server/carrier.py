@@ -74,7 +74,7 @@ class CarrierMiddleware:
         try:
             if (_content_length(scope) or 0) > cap:
                 raise BodyTooLarge
-            body, disconnected = await _read_body(receive, cap)
+            body, disconnected = await read_body(receive, cap)
         except BodyTooLarge:
             await _reply_too_large(send, cap)
             return
@@ -128,7 +128,7 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _read_body(receive: Receive, cap: int) -> tuple[bytes, bool]:
+async def read_body(receive: Receive, cap: int) -> tuple[bytes, bool]:
     """(the body, whether the client went away); ``BodyTooLarge`` as soon as it passes
     ``cap``, with the rest unread."""
     chunks: list[bytes] = []

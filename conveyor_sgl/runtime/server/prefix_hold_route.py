@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from conveyor_sgl.runtime.server.carrier import BodyTooLarge, read_body
 from conveyor_sgl.runtime.server.prefix_hold_hooks import release_holds
 from conveyor_sgl.runtime.server.protocol import PREFIX_HOLD_RELEASE_PATH, WireError, decode_release
 
@@ -25,8 +26,9 @@ def add_release_route(app: Any) -> bool:
     from sglang.srt.utils.json_response import orjson_response
 
     async def release(request: Request) -> Any:
-        body = await _bounded_body(request)
-        if body is None:
+        try:
+            body, _ = await read_body(request.receive, MAX_RELEASE_BODY_BYTES)
+        except BodyTooLarge:
             message = f"{PREFIX_HOLD_RELEASE_PATH}: a body over {MAX_RELEASE_BODY_BYTES} bytes"
             return orjson_response({"error": {"message": message}}, status_code=413)
         try:
@@ -39,13 +41,3 @@ def add_release_route(app: Any) -> bool:
 
     app.add_api_route(PREFIX_HOLD_RELEASE_PATH, release, methods=["POST"])
     return True
-
-
-async def _bounded_body(request: Request) -> bytes | None:
-    """The body, or None once it passes the cap (the rest is never read)."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_RELEASE_BODY_BYTES:
-            return None
-    return body
