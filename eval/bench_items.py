@@ -10,6 +10,7 @@ figure is the distribution of its items' values, not one median.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -33,16 +34,23 @@ class ItemRunner:
         self.records: list[RunRecord] = []
         self.errors: list[dict[str, str]] = []
         self.skipped: dict[str, str] = {}  # mode -> why it cannot run here
+        # Seconds outside the timed runs: each tool's first (uncounted) session per pool and
+        # each item's one-token regex warm-up; the rest of a group's wall is its runs.
+        self.overhead_s = {"first_sessions": 0.0, "warm_up": 0.0}
 
     def run(self, items: Sequence[Workload], desc: str) -> None:
         # Once per group and mode, uncounted: the tool's first session in each pool (the
         # client's, the server's) loads the tool; later sessions get preloaded workers.
+        started = time.monotonic()
         for mode in self.modes:
             if items and mode != "sequential":
                 self._one(items[0], mode)
+        self.overhead_s["first_sessions"] += time.monotonic() - started
         for i, w in enumerate(tqdm(items, desc=desc, unit="item")):
             modes = [m for m in self.modes if m not in self.skipped]
+            started = time.monotonic()
             warm_up(self.backend.base_url, w)
+            self.overhead_s["warm_up"] += time.monotonic() - started
             turn = i % len(modes)
             records = [r for m in modes[turn:] + modes[:turn] if (r := self._one(w, m))]
             self.records += records

@@ -20,6 +20,8 @@ import argparse
 import json
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # host. HumanEval runs in full with the fast model ("all"); other groups are seeded
     # samples (the results give each group's n and its source's size).
     "full": {
-        "limit": 16,
+        "limit": 30,
         "all": ("code-light",),
         "agents": 6,
         "load": ("code-heavy", 4, (1, 4, 8)),
@@ -61,10 +63,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model_path, config = eval_model.eval_model(quick=args.model == "fast")
     split = apply_cpu_split(cpu_split("auto"), embedded=not args.url)
     server_args = ["--cpus", split["server"]] if split.get("server") else []
+    started = time.monotonic()
     with server(args.url, model_path, server_args) as (url, note):
+        server_start_s = round(time.monotonic() - started, 1)
         backend = sgl.RuntimeEndpoint(url)
         results = run_benchmark(args, preset, backend, note)
         results["ms_per_token"] = eval_model.ms_per_token(url)
+    total_s = round(time.monotonic() - started, 1)
+    results["time_s"] |= {"server_start": server_start_s, "total": total_s}
     results |= {
         "model_name": args.model,
         "model": eval_model.describe(config, model_path),
@@ -93,23 +99,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run_benchmark(args: argparse.Namespace, preset: dict, backend: Any, note: str | None) -> dict:
     modes = [m for m in MODES if not (m == "server" and note)]
     runner = ItemRunner(backend, modes)
-    groups: dict[str, Any] = {}
+    spent: dict[str, Any] = {"groups": {}}  # where the run's wall time went, in seconds
+    groups = {}
     for group in args.groups.split(",") if args.groups else GROUPS:
         limit = None if group in preset.get("all", ()) else (args.limit or preset["limit"])
-        items = load_group(group, limit=limit, seed=args.seed)
-        total = len(load_group(group))
-        before = len(runner.rows)
-        runner.run(items, desc=group)
-        rows = runner.rows[before:]
-        names = {w.name for w in items}
-        records = [r for r in runner.records if r.workload in names]
-        groups[group] = {
-            "source": describe_group(group),
-            "n_items": len(items),
-            "of": total,
-            "sampled": len(items) < total,
-        } | summarize_group(rows, records)
-    skip = set(args.skip.split(",")) - {""}
+        with _timed(spent["groups"], group):
+            groups[group] = _run_group(runner, group, limit, args.seed)
+    outside = {"runs": sum(r["latency_s"] for r in runner.rows)} | runner.overhead_s
+    spent |= {key: round(seconds, 1) for key, seconds in outside.items()}
     out: dict[str, Any] = {
         "kind": "benchmark",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -119,16 +116,46 @@ def run_benchmark(args: argparse.Namespace, preset: dict, backend: Any, note: st
         "items": runner.rows,
         "errors": runner.errors,
         "skipped": runner.skipped | ({"server": note} if note else {}),
+        "time_s": spent,
     }
+    skip = set(args.skip.split(",")) - {""}
     if preset["agents"] and "agents" not in skip:
-        out["agents"] = run_agents(load_agents(preset["agents"], args.seed), backend, modes)
+        with _timed(spent, "agents"):
+            out["agents"] = run_agents(load_agents(preset["agents"], args.seed), backend, modes)
     if preset["load"] and "load" not in skip:
         group, n, levels = preset["load"]
-        load_items = load_group(group, limit=n, seed=args.seed)
-        out["load"] = {"group": group, "levels": run_load(load_items, levels, modes, backend)}
+        with _timed(spent, "load"):
+            load_items = load_group(group, limit=n, seed=args.seed)
+            out["load"] = {"group": group, "levels": run_load(load_items, levels, modes, backend)}
     if preset["abort"] and "abort" not in skip:
-        out["early_abort"] = run_early_abort(_buggy(preset["abort"], args.seed), backend, modes[1:])
+        with _timed(spent, "abort"):
+            buggy = _buggy(preset["abort"], args.seed)
+            out["early_abort"] = run_early_abort(buggy, backend, modes[1:])
     return out
+
+
+def _run_group(runner: ItemRunner, group: str, limit: int | None, seed: int) -> dict[str, Any]:
+    items = load_group(group, limit=limit, seed=seed)
+    total = len(load_group(group))
+    before = len(runner.rows)
+    runner.run(items, desc=group)
+    names = {w.name for w in items}
+    records = [r for r in runner.records if r.workload in names]
+    return {
+        "source": describe_group(group),
+        "n_items": len(items),
+        "of": total,
+        "sampled": len(items) < total,
+    } | summarize_group(runner.rows[before:], records)
+
+
+@contextmanager
+def _timed(into: dict[str, Any], key: str) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        into[key] = round(time.monotonic() - started, 1)
 
 
 def _buggy(n: int, seed: int) -> list[Any]:

@@ -71,3 +71,16 @@ def test_agents_load_and_early_abort(results):
         assert abort["on"]["decode_s"]["median"] < abort["off"]["decode_s"]["median"]
     table = format_table({**results, "ms_per_token": 1.0, "model_name": "fast"})
     assert "validation" in table and "calculator" in table
+
+
+@pytest.mark.server
+def test_the_results_say_where_the_time_went(results):
+    spent = results["time_s"]
+    assert set(spent["groups"]) == set(GROUPS)
+    runs = sum(r["latency_s"] for r in results["items"])
+    assert spent["runs"] == pytest.approx(runs, abs=0.1)
+    # The timed runs, the warm-ups and the uncounted first sessions all happen inside the
+    # groups' walls.
+    inside = spent["runs"] + spent["warm_up"] + spent["first_sessions"]
+    assert 0 < inside <= sum(spent["groups"].values()) + 0.5
+    assert all(spent[part] > 0 for part in ("agents", "load", "abort"))
