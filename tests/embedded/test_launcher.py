@@ -48,7 +48,11 @@ def test_cpu_defaults():
         "--max-running-requests",
         str(CPU_MAX_RUNNING_REQUESTS),
     ]
-    assert plan.env == {"SGLANG_USE_CPU_ENGINE": "1", "SGLANG_CACHE_DIR": "/cache/sglang"}
+    assert plan.env == {
+        "SGLANG_USE_CPU_ENGINE": "1",
+        "SGLANG_CACHE_DIR": "/cache/sglang",
+        "CONVEYOR_SGL_FORK_SERVER": "1",  # SGLang's processes forked (tests/server/test_fork_start)
+    }
 
 
 def test_gpu_path_is_left_to_sglang():

@@ -6,7 +6,8 @@ Every flag this launcher does not know goes to SGLang unchanged. It only adds de
 user did not give: the embedded model when there is no `--model-path`, host 127.0.0.1,
 SGLANG_CACHE_DIR under conveyor_sgl's cache, and, on a machine without a GPU, SGLang's CPU
 engine with torch-native attention, a bounded KV pool, an idle scheduler that sleeps and
-the CPU stand-in for `sgl_kernel` first on PYTHONPATH; `--dry-run` prints all of it.
+the CPU stand-in for `sgl_kernel` first on PYTHONPATH; `--dry-run` prints all of it. On CPU
+SGLang's scheduler and detokenizer are forked, not spawned (`server/fork_start.py`).
 `sglang serve --model-type conveyor` (`runtime/embedded/serve_backend.py`) adds the same.
 """
 
@@ -27,6 +28,7 @@ from conveyor_sgl.runtime.server.cli_flags import (
     policy_json,
     prefix_hold_env,
 )
+from conveyor_sgl.runtime.server.fork_start import FORK_ENV
 from conveyor_sgl.runtime.server.plugin import ENABLE_ENV
 from conveyor_sgl.runtime.server.policy import POLICY_ENV, PolicyConfigError
 from conveyor_sgl.runtime.server.prefix_holds import HoldSettingsError
@@ -87,6 +89,8 @@ def plan_launch(
     cpu = not has_gpu or flag_value(args, "--device") == "cpu"
     if cpu:
         env["SGLANG_USE_CPU_ENGINE"] = "1"
+        if FORK_ENV not in environ:
+            env[FORK_ENV] = "1"
         for flags, addition in CPU_DEFAULTS:
             if not given.intersection(flags):
                 args += addition

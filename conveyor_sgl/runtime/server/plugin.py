@@ -5,7 +5,8 @@ scheduler, detokenizer, and the child that ``sgl.Runtime`` spawns). In every pro
 one registers the CLI hooks of ``cli_flags`` (so ``sglang serve --tool-partial-execution``
 parses) and, unless ``--tool-prefix-hold-s 0``, the prefix holds' scheduler hooks
 (``prefix_hold_hooks``: both modes keep a program's prefix cached while its tool runs) and
-their release route. The rest is inert unless server mode is on: ``ENABLE_ENV`` is "1" in the
+their release route; where our launch plans asked for it (CPU), ``fork_start``'s hooks. The
+rest is inert unless server mode is on: ``ENABLE_ENV`` is "1" in the
 environment (set by our launcher, by ``cli_flags`` from SGLang's parsed flags, or by the
 user, e.g. around ``sgl.Runtime``; SGLang's children inherit it). Then ``activate()``
 registers two hooks with SGLang's ``HookRegistry``:
@@ -32,6 +33,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any
 
+from conveyor_sgl.runtime.server import fork_start
 from conveyor_sgl.runtime.server.cli_flags import ENABLE_ENV, register_cli_hooks
 from conveyor_sgl.runtime.server.prefix_holds import HoldSettings
 from conveyor_sgl.runtime.server.protocol import SERVER_TIME_KEY
@@ -52,6 +54,8 @@ def register() -> None:
     """The entry point SGLang calls in each of its processes (inside its load_plugins)."""
     register_cli_hooks(on_server_mode=activate)
     _register_prefix_holds()
+    if fork_start.wanted():
+        fork_start.register()
     if enabled():
         activate(apply=False)  # load_plugins applies every registered hook right after
 

@@ -1,0 +1,58 @@
+"""SGLang's CPU server processes started by fork, not spawn: none re-imports torch and SGLang.
+
+SGLang starts its scheduler and detokenizer with multiprocessing's ``spawn``, which a CUDA
+context needs. Each spawned child imports torch and SGLang again, ~14 s of this 2-core
+host's CPU per server start (of ~28 s) for modules the launching process already holds. On
+the CPU engine there is no CUDA context, and when SGLang starts those processes the
+launching process has run no torch kernel (no OpenMP pool to inherit) and, checked at that
+moment, runs no other thread whose locks a fork could copy held.
+
+Our launch plans (the launcher, ``sglang serve --model-type conveyor``, ``start_runtime``)
+set ``FORK_ENV=1`` on CPU unless the environment already says otherwise (``0`` keeps
+spawn); the plugin then registers these hooks in every SGLang process, and they act where
+SGLang starts its processes: the launcher, the HTTP process, or ``sgl.Runtime``'s child.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+FORK_ENV = "CONVEYOR_SGL_FORK_SERVER"
+ENGINE = "sglang.srt.entrypoints.engine.Engine"
+TARGETS = (f"{ENGINE}._launch_scheduler_processes", f"{ENGINE}._launch_detokenizer_subprocesses")
+FORKED = "conveyor_sgl: SGLang's CPU server processes start by fork"
+KEPT_SPAWN = "conveyor_sgl: SGLang's server processes start by spawn"
+
+
+def wanted(environ: Mapping[str, str] = os.environ) -> bool:
+    return environ.get(FORK_ENV) == "1"
+
+
+def register() -> None:
+    """Hook where SGLang starts its processes, once per process; applied by load_plugins."""
+    from sglang.srt.plugins.hook_registry import HookRegistry, HookType
+
+    for target in TARGETS:
+        if not any(hook is start_by_fork for _, hook, _ in HookRegistry._hooks.get(target, [])):
+            HookRegistry.register(target, start_by_fork, HookType.AROUND)
+
+
+def start_by_fork(original: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``original`` (which starts processes) with the fork start method, then put back
+    the one that was set; with another thread alive, leave it (spawn) and say why."""
+    threads = threading.active_count()
+    if threads > 1:
+        print(f"{KEPT_SPAWN}: {threads} threads are running", file=sys.stderr, flush=True)
+        return original(*args, **kwargs)
+    before = multiprocessing.get_start_method(allow_none=True)
+    multiprocessing.set_start_method("fork", force=True)
+    print(FORKED, file=sys.stderr, flush=True)
+    try:
+        return original(*args, **kwargs)
+    finally:
+        multiprocessing.set_start_method(before, force=True)

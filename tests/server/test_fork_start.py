@@ -1,0 +1,82 @@
+"""SGLang's CPU server processes start by fork where our launch plans ask for it: the hook in a
+fresh interpreter each (it changes process-wide state), its registration, the plan, and the
+session's server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from conveyor_sgl.runtime.embedded.launcher import plan_launch
+from conveyor_sgl.runtime.server import fork_start
+
+START = """
+import multiprocessing, threading
+from conveyor_sgl.runtime.server import fork_start
+if {thread}:
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+multiprocessing.set_start_method("spawn", force=True)  # SGLang's own choice
+print(fork_start.start_by_fork(multiprocessing.get_start_method))
+print(multiprocessing.get_start_method())
+"""
+
+
+def _start(thread: bool) -> tuple[list[str], str]:
+    done = subprocess.run(
+        [sys.executable, "-c", START.format(thread=thread)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split(), done.stderr
+
+
+def test_processes_start_by_fork_then_the_method_is_put_back():
+    (during, after), said = _start(thread=False)
+    assert (during, after) == ("fork", "spawn") and fork_start.FORKED in said
+
+
+def test_a_second_thread_keeps_spawn():
+    (during, after), said = _start(thread=True)
+    assert (during, after) == ("spawn", "spawn") and "2 threads are running" in said
+
+
+def test_cpu_plans_ask_for_it_unless_the_environment_says():
+    def env(environ: dict[str, str], has_gpu: bool = False) -> dict[str, str]:
+        return plan_launch([], has_gpu=has_gpu, environ=environ, default_model_path=str).env
+
+    assert env({})[fork_start.FORK_ENV] == "1"
+    assert fork_start.FORK_ENV not in env({fork_start.FORK_ENV: "0"})
+    assert fork_start.FORK_ENV not in env({}, has_gpu=True)
+    assert fork_start.wanted({fork_start.FORK_ENV: "1"})
+    assert not fork_start.wanted({fork_start.FORK_ENV: "0"}) and not fork_start.wanted({})
+
+
+@pytest.fixture
+def hooks():
+    from sglang.srt.plugins.hook_registry import HookRegistry
+
+    saved = {target: list(entries) for target, entries in HookRegistry._hooks.items()}
+    yield HookRegistry._hooks
+    HookRegistry._hooks.clear()
+    HookRegistry._hooks.update(saved)
+
+
+def test_it_hooks_where_sglang_starts_its_processes_once(hooks):
+    fork_start.register()
+    fork_start.register()
+    for target in fork_start.TARGETS:
+        assert [h for _, h, _ in hooks[target]].count(fork_start.start_by_fork) == 1
+
+
+@pytest.mark.server
+def test_the_session_server_forked_its_processes(flagged_server):
+    assert fork_start.FORKED in flagged_server.log_path.read_text(errors="replace")
+    names = [" ".join(psutil.Process(pid).cmdline()) for pid in flagged_server.group_pids()]
+    assert any("sglang::scheduler" in name for name in names), names
+    # Spawned children start through multiprocessing's spawn_main, with a resource tracker.
+    assert not any("spawn_main" in name or "resource_tracker" in name for name in names), names
