@@ -23,15 +23,16 @@ model: $(INSTALLED)
 demo: model
 	$(PY) -m eval.demo --out-dir .demo-results
 
-# The evaluation on public benchmarks, both models (about an hour here), then its figures:
+# The evaluation on public benchmarks, both models (82 min here), then its figures:
 # eval/results/benchmark/{eval,fast}-latest.json and eval/results/benchmark/plots/.
 benchmark: model
 	$(PY) -m eval.benchmark --model eval --preset full-eval
 	$(PY) -m eval.benchmark --model fast --preset full
 	$(PY) -m eval.bench_plots
 
+# Two workers (pytest-xdist): the tests that need a server on one, the rest beside them.
 test: model
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 # The fast tests: no SGLang server, no model build (so not after `model`).
 unit: $(INSTALLED)

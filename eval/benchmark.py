@@ -43,9 +43,9 @@ OUT_DIR = Path(__file__).resolve().parent / "results" / "benchmark"
 PRESETS: dict[str, dict[str, Any]] = {
     # The suite's plumbing check: load on the quickest workload (its figures mean nothing).
     "test": {"limit": 2, "agents": 1, "load": ("calculator", 2, (1, 2)), "abort": 1},
-    # `make benchmark` runs "full-eval" then "full": together about an hour on the 2-core
-    # host. HumanEval runs in full with the fast model ("all"); other groups are seeded
-    # samples (the results give each group's n and its source's size).
+    # `make benchmark` runs "full-eval" then "full": together 82 min on the 2-core host
+    # (19 + 64). HumanEval runs in full with the fast model ("all"); other groups are seeded
+    # samples of 30 (the results give each group's n and its source's size).
     "full": {
         "limit": 30,
         "all": ("code-light",),
