@@ -30,9 +30,10 @@ benchmark: model
 	$(PY) -m eval.benchmark --model fast --preset full
 	$(PY) -m eval.bench_plots
 
-# Two workers (pytest-xdist): the tests that need a server on one, the rest beside them.
+# Two workers (pytest-xdist): each shared server's tests stay on one worker (tests/conftest.py
+# groups them); groups start in file order, so the longest ones (the first files) start first.
 test: model
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder
 
 # The fast tests: no SGLang server, no model build (so not after `model`).
 unit: $(INSTALLED)

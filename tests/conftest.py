@@ -1,11 +1,16 @@
 """Shared fixtures: one real SGLang CPU server per test session, and a leak check.
 
-Starting a server costs 30-45 s of this host's two cores, so every test that can shares the
+`make test` runs two pytest-xdist workers: the tests that need one of the session's servers
+run on one worker (``pytest_itemcollected`` below), so it still starts once; the rest, tests
+that start a server of their own included, go a test file at a time to whichever worker is
+free.
+
+Starting a server costs 15-30 s of this host's two cores, so every test that can shares the
 one ``flagged_server``: client-mode tests (a stock server's routes are all there), server
 mode, the OpenAI API (its tool-call parser on), the launcher's own checks; the tests of an
 operator's policy and of the metrics share one ``policed_server``; the sgl.Runtime tests and
 the router (in front of it and ``flagged_server``) share one ``runtime_server``. Only tests of
-other launch settings (caps, sglang serve, a plain sgl.Runtime, the notebook's) start their
+other launch settings (caps, sglang serve, a plain sgl.Runtime, a small KV pool) start their
 own."""
 
 from __future__ import annotations
@@ -35,6 +40,35 @@ FLAGGED_FLAGS = [
     "--tool-mcp-server",  # the operator's MCP server (started confined): "mcp/tools/<tool>"
     f"tools={shlex.join([sys.executable, MCP_TOOLS_SERVER])}",
 ]
+
+
+# Each session server's tests form one xdist group, so the server starts on one worker only.
+# Fixtures that ask for a server at run time (getfixturevalue) are named too: server_url
+# (flagged_server), test_sgl_runtime's runtime (runtime_server). The router's tests use
+# flagged_server and runtime_server at once, so those two share a group.
+SERVER_GROUPS = {
+    "flagged_server": "flagged-server",
+    "server_url": "flagged-server",
+    "runtime_server": "flagged-server",
+    "runtime": "flagged-server",
+    "policed_server": "policed-server",
+}
+
+
+# The two longest users of flagged_server (minutes together) form a group of their own: the
+# worker that runs them starts a second flagged_server, beside the first one's group.
+OWN_FLAGGED_SERVER = ("tests/eval/test_benchmark.py", "tests/eval/test_eval_notebook.py")
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """The group of the session server a test uses (directly or through other fixtures),
+    else its test file's (marked as each test is collected: xdist reads the groups when the
+    collection ends)."""
+    path = item.nodeid.split("::")[0]
+    groups = sorted({SERVER_GROUPS[name] for name in item.fixturenames if name in SERVER_GROUPS})
+    if groups == ["flagged-server"] and path in OWN_FLAGGED_SERVER:
+        groups = ["eval-on-flagged-server"]
+    item.add_marker(pytest.mark.xdist_group(groups[0] if groups else path))
 
 
 @pytest.fixture(scope="session")
@@ -156,6 +190,17 @@ def server_url(request):
     server the developer already runs), else the shared ``flagged_server``."""
     url = os.environ.get("CONVEYOR_SGL_TEST_SERVER")
     return url or request.getfixturevalue("flagged_server").url
+
+
+def flush_when_idle(url: str, timeout_s: float = 60) -> None:
+    """SGLang flushes its cache only with no request running or waiting: on a shared server
+    another test's abandoned request may still be finishing, so retry until the deadline."""
+    import requests
+
+    deadline = time.monotonic() + timeout_s
+    while requests.post(url + "/flush_cache", timeout=30).status_code != 200:
+        assert time.monotonic() < deadline, f"{url} never idle enough to flush its cache"
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")

@@ -290,13 +290,25 @@ class FunctionRunner:
     def loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
-                loop = asyncio.new_event_loop()
+                loop = _new_loop()
                 thread = threading.Thread(
                     target=loop.run_forever, name="conveyor-functions-loop", daemon=True
                 )
                 thread.start()
                 self._loop = loop
             return self._loop
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop where installed (SGLang depends on it): asyncio's own loop asks the
+    process's loop policy for a child watcher at each subprocess it starts (an MCP stdio
+    server), and once SGLang's server modules are imported that policy is uvloop's, which
+    has none (NotImplementedError). uvloop's loop watches its children itself."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 class _DaemonThreads:

@@ -67,8 +67,11 @@ def test_agents_load_and_early_abort(results):
     for mode in ("client", "server"):
         abort = results["early_abort"]["modes"][mode]
         assert abort["statuses_on"] == ["error"]
-        # Decoding stopped at the failing statement, before the program's end.
-        assert abort["on"]["decode_s"]["median"] < abort["off"]["decode_s"]["median"]
+        # Decoding stopped at the failing statement, before the program's end: the tool got
+        # fewer statements (the times say the same, but one sample's time is noise here).
+        rows = [r for r in results["early_abort"]["rows"] if r["mode"] == mode]
+        units = {r["on"]: r["units"] for r in rows}
+        assert units[True] < units[False], rows
     table = format_table({**results, "ms_per_token": 1.0, "model_name": "fast"})
     assert "validation" in table and "calculator" in table
 

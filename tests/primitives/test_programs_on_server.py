@@ -6,6 +6,7 @@ import re
 
 import pytest
 import sglang as sgl
+from conftest import flush_when_idle
 
 from conveyor_sgl import partial_tool, tool_result
 from programs.code_solver import REFERENCE_CODE, TASK, forced, solve
@@ -79,7 +80,7 @@ def test_stock_meta_info_is_kept(backend):
 
 
 def test_generation_after_tool_result_reuses_the_whole_prefix(backend):
-    backend.flush_cache()
+    flush_when_idle(backend.base_url)
     state = _run(backend)
     code, answer = state.get_meta_info("code"), state.get_meta_info("answer")
     # Everything before the tool output (the prompt and the generated code) was computed

@@ -258,3 +258,33 @@ def test_a_cancelled_call_is_aborted():
     session.cancel("the client went away")
     result = session.result(1)
     assert result.status == "aborted" and result.error == "cancelled: the client went away"
+
+
+SUBPROCESS_UNDER_UVLOOPS_POLICY = """
+import asyncio
+import uvloop
+from conveyor_sgl.runtime.function_call import FunctionRunner
+runner = FunctionRunner()
+runner.loop()  # started under asyncio's own policy, as in a program
+# What importing SGLang's engine, http_server or tokenizer_manager module does:
+asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+async def child():
+    proc = await asyncio.create_subprocess_exec("true")
+    return await proc.wait()
+print(runner.submit_coroutine(child).result(timeout=60))
+"""
+
+
+def test_the_loop_starts_subprocesses_once_sglang_set_uvloops_policy():
+    # An MCP stdio server is such a subprocess; SGLang's server modules swap the loop policy
+    # process-wide when imported (e.g. by sgl.Runtime in the same program).
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", SUBPROCESS_UNDER_UVLOOPS_POLICY],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "0", done.stderr[-2000:]

@@ -12,6 +12,7 @@ import time
 import pytest
 import requests
 import sglang as sgl
+from conftest import flush_when_idle
 
 from conveyor_sgl import partial_tool, tool_result
 from programs.code_solver import forced
@@ -93,7 +94,7 @@ def test_same_program_same_text_and_output_in_both_modes(runtime):
 
 
 def test_server_mode_reuses_the_whole_prefix(runtime):
-    runtime.flush_cache()
+    flush_when_idle(runtime.base_url)
     state = _run(coder, runtime, code_regex=forced(CODE, "```"))
     code, answer = state.get_meta_info("code"), state.get_meta_info("answer")
     preceding = code["prompt_tokens"] + code["completion_tokens"]
