@@ -31,9 +31,9 @@ benchmark: model
 	$(PY) -m eval.bench_plots
 
 # Two workers (pytest-xdist): each shared server's tests stay on one worker (tests/conftest.py
-# groups them); groups start in file order, so the longest ones (the first files) start first.
+# groups them), every other test file is a group of its own; the groups with most tests go first.
 test: model
-	$(PY) -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 # The fast tests: no SGLang server, no model build (so not after `model`).
 unit: $(INSTALLED)
