@@ -1,6 +1,6 @@
 """Shared fixtures: one real SGLang CPU server per test session, and a leak check.
 
-`make test` runs two pytest-xdist workers: the tests that need one of the session's servers
+`make test-parallel` runs two pytest-xdist workers: the tests that need one of the session's servers
 run on one worker (``pytest_itemcollected`` below), so it still starts once; the rest, tests
 that start a server of their own included, go a test file at a time to whichever worker is
 free.
