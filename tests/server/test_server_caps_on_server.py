@@ -176,7 +176,6 @@ def test_sessions_per_client_are_capped_until_one_ends(capped, via):
 @pytest.mark.parametrize("via", ["direct", "carried"])
 def test_the_server_ends_a_session_at_the_cap(capped, via):
     key = "cap-" + via
-    started = time.monotonic()
     # A tool that never answers: its wait ends at the cap.
     waiting = _post(capped.url, _body(), key, via)
     # A generation far longer than the cap: decoding is stopped at the cap.
@@ -185,15 +184,21 @@ def test_the_server_ends_a_session_at_the_cap(capped, via):
     assert _post(capped.url, _body(), key, via).status_code == 429
     decode_end, tool = _ours(_events(waiting))
     assert decode_end["abort_reason"] is None
-    assert tool["status"] == "aborted" and CAP_WORDS in tool["error"]
+    _assert_ended_at_the_cap(tool)
     events = _events(decoding)
     decode_end, tool = _ours(events)
     assert CAP_WORDS in decode_end["abort_reason"]
-    assert tool["status"] == "aborted" and CAP_WORDS in tool["error"]
+    _assert_ended_at_the_cap(tool)
     tokens = max(e.get("meta_info", {}).get("completion_tokens", 0) for e in events)
     assert 0 < tokens < 4000
-    assert time.monotonic() - started < MAX_SESSION_S + 6
     # Their places are free again.
     again = _post(capped.url, _body("tools_for_tests:EchoTool"), key, via)
     assert again.status_code == 200
     assert _ours(_events(again))[1]["status"] == "ok"
+
+
+def _assert_ended_at_the_cap(tool: dict) -> None:
+    assert tool["status"] == "aborted" and CAP_WORDS in tool["error"]
+    # On the server's own clock (seconds since it received the request): a loaded host may
+    # delay when this client reads the stream, not when the server ended the session.
+    assert MAX_SESSION_S <= tool["result_ready_at"] < MAX_SESSION_S + 3
