@@ -22,6 +22,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from conveyor_sgl.runtime.server.sglang_hooks import register_once
+
 FORK_ENV = "CONVEYOR_SGL_FORK_SERVER"
 ENGINE = "sglang.srt.entrypoints.engine.Engine"
 TARGETS = (f"{ENGINE}._launch_scheduler_processes", f"{ENGINE}._launch_detokenizer_subprocesses")
@@ -35,11 +37,8 @@ def wanted(environ: Mapping[str, str] = os.environ) -> bool:
 
 def register() -> None:
     """Hook where SGLang starts its processes, once per process; applied by load_plugins."""
-    from sglang.srt.plugins.hook_registry import HookRegistry, HookType
-
     for target in TARGETS:
-        if not any(hook is start_by_fork for _, hook, _ in HookRegistry._hooks.get(target, [])):
-            HookRegistry.register(target, start_by_fork, HookType.AROUND)
+        register_once(target, start_by_fork, "AROUND")
 
 
 def start_by_fork(original: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

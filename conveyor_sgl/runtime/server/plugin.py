@@ -37,6 +37,7 @@ from conveyor_sgl.runtime.server import fork_start
 from conveyor_sgl.runtime.server.cli_flags import ENABLE_ENV, register_cli_hooks
 from conveyor_sgl.runtime.server.prefix_holds import HoldSettings
 from conveyor_sgl.runtime.server.protocol import SERVER_TIME_KEY
+from conveyor_sgl.runtime.server.sglang_hooks import register_once
 
 __all__ = ["ENABLE_ENV", "activate", "enabled", "register"]
 HTTP_SERVE = "sglang.srt.entrypoints.http_server._setup_and_run_http_server"
@@ -63,11 +64,10 @@ def register() -> None:
 def activate(apply: bool = True) -> None:
     """Register the server-mode hooks, once per process; `apply` patches them in now (for a
     flag parsed after load_plugins had applied the others)."""
-    from sglang.srt.plugins.hook_registry import HookRegistry, HookType
+    from sglang.srt.plugins.hook_registry import HookRegistry
 
     _hook_http_serve()
-    if not any(hook is _stamp_outputs for _, hook, _ in HookRegistry._hooks.get(OUTPUT_STREAM, [])):
-        HookRegistry.register(OUTPUT_STREAM, _stamp_outputs, HookType.AROUND)
+    register_once(OUTPUT_STREAM, _stamp_outputs, "AROUND")
     if apply:
         HookRegistry.apply_hooks()  # skips targets already patched
 
@@ -76,10 +76,7 @@ def _hook_http_serve() -> None:
     """One hook on the HTTP server's start, whoever needs it first (prefix holds at load,
     server mode at load or once its flag is parsed): SGLang patches a target once, so a
     second hook registered after that would never run. It decides when it runs."""
-    from sglang.srt.plugins.hook_registry import HookRegistry, HookType
-
-    if not any(hook is _on_http_serve for _, hook, _ in HookRegistry._hooks.get(HTTP_SERVE, [])):
-        HookRegistry.register(HTTP_SERVE, _on_http_serve, HookType.BEFORE)
+    register_once(HTTP_SERVE, _on_http_serve, "BEFORE")
 
 
 def _register_prefix_holds() -> None:

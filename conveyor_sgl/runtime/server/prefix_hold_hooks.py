@@ -33,6 +33,7 @@ from conveyor_sgl.runtime.server.prefix_holds import (
     PrefixHolds,
 )
 from conveyor_sgl.runtime.server.protocol import PREFIX_HOLD_STATE_KEY, prefix_hold_of
+from conveyor_sgl.runtime.server.sglang_hooks import is_registered
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +60,7 @@ DECODE_RESERVE_TOKENS = 16
 
 
 def registered() -> bool:
-    from sglang.srt.plugins.hook_registry import HookRegistry
-
-    return any(hook is _next_batch for _, hook, _ in HookRegistry._hooks.get(NEXT_BATCH, []))
+    return is_registered(NEXT_BATCH, _next_batch)
 
 
 def register(settings: HoldSettings) -> None:
