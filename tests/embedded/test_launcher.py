@@ -52,6 +52,7 @@ def test_cpu_defaults():
         "SGLANG_USE_CPU_ENGINE": "1",
         "SGLANG_CACHE_DIR": "/cache/sglang",
         "CONVEYOR_SGL_FORK_SERVER": "1",  # SGLang's processes forked (tests/server/test_fork_start)
+        "OMP_NUM_THREADS": "1",  # one torch thread (eval/decode_beside_load.py says why)
     }
 
 
@@ -98,6 +99,11 @@ def test_cpu_device_on_a_gpu_machine_takes_the_cpu_path():
     plan = _plan(["--device", "cpu"], has_gpu=True)
     assert plan.cpu and plan.env["SGLANG_USE_CPU_ENGINE"] == "1"
     assert "torch_native" in plan.argv
+
+
+def test_the_users_torch_threads_are_kept():
+    plan = _plan([], has_gpu=False, environ={**ENV, "OMP_NUM_THREADS": "4"})
+    assert "OMP_NUM_THREADS" not in plan.env  # torch reads the user's 4 itself
 
 
 def test_existing_sglang_cache_dir_is_respected():

@@ -45,6 +45,33 @@ def test_a_second_thread_keeps_spawn():
     assert (during, after) == ("spawn", "spawn") and "2 threads are running" in said
 
 
+THREADS = """
+import multiprocessing, os, torch
+from conveyor_sgl.runtime.server import fork_start
+own = torch.get_num_threads()  # read from the environment at import
+os.environ["OMP_NUM_THREADS"] = str(own + 1)  # as a launch plan sets it, after the import
+def child(conn):
+    conn.send(torch.get_num_threads())
+def start():
+    parent, end = multiprocessing.Pipe()
+    proc = multiprocessing.Process(target=child, args=(end,))
+    proc.start()
+    got = parent.recv()
+    proc.join(30)
+    return got
+print(own, fork_start.start_by_fork(start), torch.get_num_threads())
+"""
+
+
+def test_a_forked_child_has_the_torch_threads_a_spawned_one_would_read():
+    done = subprocess.run(
+        [sys.executable, "-c", THREADS], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    own, child, after = map(int, done.stdout.split())
+    assert (child, after) == (own + 1, own)  # the environment's count, then ours put back
+
+
 def test_cpu_plans_ask_for_it_unless_the_environment_says():
     def env(environ: dict[str, str], has_gpu: bool = False) -> dict[str, str]:
         return plan_launch([], has_gpu=has_gpu, environ=environ, default_model_path=str).env

@@ -5,7 +5,8 @@
 Every flag this launcher does not know goes to SGLang unchanged. It only adds defaults the
 user did not give: the embedded model when there is no `--model-path`, host 127.0.0.1,
 SGLANG_CACHE_DIR under conveyor_sgl's cache, and, on a machine without a GPU, SGLang's CPU
-engine with torch-native attention, a bounded KV pool, an idle scheduler that sleeps and
+engine with torch-native attention, a bounded KV pool, an idle scheduler that sleeps, one
+torch thread per process (`OMP_NUM_THREADS`: more spin against any other busy process) and
 the CPU stand-in for `sgl_kernel` first on PYTHONPATH; `--dry-run` prints all of it. On CPU
 SGLang's scheduler and detokenizer are forked, not spawned (`server/fork_start.py`).
 `sglang serve --model-type conveyor` (`runtime/embedded/serve_backend.py`) adds the same.
@@ -28,7 +29,7 @@ from conveyor_sgl.runtime.server.cli_flags import (
     policy_json,
     prefix_hold_env,
 )
-from conveyor_sgl.runtime.server.fork_start import FORK_ENV
+from conveyor_sgl.runtime.server.fork_start import FORK_ENV, THREADS_ENV
 from conveyor_sgl.runtime.server.plugin import ENABLE_ENV
 from conveyor_sgl.runtime.server.policy import POLICY_ENV, PolicyConfigError
 from conveyor_sgl.runtime.server.prefix_holds import HoldSettingsError
@@ -46,6 +47,11 @@ CPU_MAX_TOTAL_TOKENS = 131072
 # Bounds the request-to-token table (rows x context length x 4 bytes), which SGLang sizes
 # for 4096 rows by default: 128 MiB at the default model's 8192-token context.
 CPU_MAX_RUNNING_REQUESTS = 64
+# torch's intra-op threads on CPU unless OMP_NUM_THREADS or --cpus says: with more, each op's
+# threads wait for one another at its end, and while any other process is busy (a tool
+# worker, by design at the same time) decoding was 35x slower for the default model and
+# 40-50x for the eval model on this 2-core host; alone, two threads were 0-7% faster.
+CPU_TORCH_THREADS = "1"
 # (flags any of which means the user chose, what to add otherwise), in argv order.
 CPU_DEFAULTS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("--device",), ("--device", "cpu")),
@@ -91,6 +97,8 @@ def plan_launch(
         env["SGLANG_USE_CPU_ENGINE"] = "1"
         if FORK_ENV not in environ:
             env[FORK_ENV] = "1"
+        if THREADS_ENV not in environ:
+            env[THREADS_ENV] = CPU_TORCH_THREADS
         for flags, addition in CPU_DEFAULTS:
             if not given.intersection(flags):
                 args += addition

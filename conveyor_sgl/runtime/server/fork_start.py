@@ -15,16 +15,18 @@ SGLang starts its processes: the launcher, the HTTP process, or ``sgl.Runtime``'
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from conveyor_sgl.runtime.server.sglang_hooks import register_once
 
 FORK_ENV = "CONVEYOR_SGL_FORK_SERVER"
+THREADS_ENV = "OMP_NUM_THREADS"  # torch's intra-op threads, read when torch is imported
 ENGINE = "sglang.srt.entrypoints.engine.Engine"
 TARGETS = (f"{ENGINE}._launch_scheduler_processes", f"{ENGINE}._launch_detokenizer_subprocesses")
 FORKED = "conveyor_sgl: SGLang's CPU server processes start by fork"
@@ -52,6 +54,28 @@ def start_by_fork(original: Callable[..., Any], *args: Any, **kwargs: Any) -> An
     multiprocessing.set_start_method("fork", force=True)
     print(FORKED, file=sys.stderr, flush=True)
     try:
-        return original(*args, **kwargs)
+        with threads_as_spawn_would():
+            return original(*args, **kwargs)
     finally:
         multiprocessing.set_start_method(before, force=True)
+
+
+@contextlib.contextmanager
+def threads_as_spawn_would(environ: Mapping[str, str] = os.environ) -> Iterator[None]:
+    """Give torch the intra-op thread count a spawned child would read (``OMP_NUM_THREADS``)
+    while the children fork, then put this process's back.
+
+    A forked child keeps its parent's count, which torch read from the environment when the
+    parent imported it, before a launch plan set the variable. Setting it starts no thread.
+    """
+    torch = sys.modules.get("torch")
+    wanted = environ.get(THREADS_ENV, "")
+    if torch is None or not wanted.isdigit() or int(wanted) < 1:
+        yield
+        return
+    own = torch.get_num_threads()
+    torch.set_num_threads(int(wanted))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(own)
