@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test test-parallel unit model lint typecheck clean benchmark
+.PHONY: demo test test-serial unit model lint typecheck clean benchmark
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,14 +30,14 @@ benchmark: model
 	$(PY) -m eval.benchmark --model fast --preset full
 	$(PY) -m eval.bench_plots
 
-# One process. `make test-parallel` runs two pytest-xdist workers (each shared server's tests
-# on one worker, tests/conftest.py groups them): 8.7 min here instead of ~12, but some timing
-# checks still fail there now and then while both workers load the two cores.
+# Two pytest-xdist workers (~9 min here; one process took ~12): each session server's tests
+# run on one worker, in the order tests/conftest.py gives the groups (the servers' first).
+# `make test-serial` runs them in one process.
 test: model
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder
 
-test-parallel: model
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+test-serial: model
+	$(PY) -m pytest -q
 
 # The fast tests: no SGLang server, no model build (so not after `model`).
 unit: $(INSTALLED)

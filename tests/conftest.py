@@ -1,6 +1,6 @@
 """Shared fixtures: one real SGLang CPU server per test session, and a leak check.
 
-`make test-parallel` runs two pytest-xdist workers: the tests that need one of the session's servers
+`make test` runs two pytest-xdist workers: the tests that need one of the session's servers
 run on one worker (``pytest_itemcollected`` below), so it still starts once; the rest, tests
 that start a server of their own included, go a test file at a time to whichever worker is
 free.
@@ -69,6 +69,35 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     if groups == ["flagged-server"] and path in OWN_FLAGGED_SERVER:
         groups = ["eval-on-flagged-server"]
     item.add_marker(pytest.mark.xdist_group(groups[0] if groups else path))
+    if item.get_closest_marker("timing") is not None:
+        # Its check compares the clocks of processes (decoding, a tool worker) that two
+        # busy cores may schedule a few hundred ms late: a second run, never a third.
+        item.add_marker(pytest.mark.flaky(reruns=1))
+
+
+# The session servers' groups in this order, first: the longest runs start at once on both
+# workers, and the short file groups fill the tail (xdist hands groups out in this order:
+# make test passes --no-loadscope-reorder).
+FIRST_GROUPS = ("flagged-server", "eval-on-flagged-server", "policed-server")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The session servers' groups first, then the files that start a server of their own
+    (marked ``server``), then the rest, each in file order."""
+    starts_a_server = {_group(i) for i in items if i.get_closest_marker("server") is not None}
+
+    def rank(item: pytest.Item) -> int:
+        group = _group(item)
+        if group in FIRST_GROUPS:
+            return FIRST_GROUPS.index(group)
+        return len(FIRST_GROUPS) + (group not in starts_a_server)
+
+    items.sort(key=rank)  # stable: file order within each rank
+
+
+def _group(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("xdist_group")
+    return marker.args[0] if marker is not None else item.nodeid.split("::")[0]
 
 
 @pytest.fixture(scope="session")

@@ -80,6 +80,7 @@ def client(flagged_server) -> Iterator[openai.OpenAI]:
     yield openai.OpenAI(base_url=flagged_server.url + "/v1", api_key="none", timeout=120)
 
 
+@pytest.mark.timing
 def test_three_calls_start_while_the_model_writes_the_later_ones(client):
     STARTS.clear()
     declarations = tool_declarations(TOOLS)
@@ -148,6 +149,7 @@ def weather_program(s, partial):
     s += sgl.assistant_end()
 
 
+@pytest.mark.timing
 def test_a_program_calls_the_function_when_its_json_closes(backend):
     starts = {}
     for partial in (False, True):

@@ -77,6 +77,7 @@ THREE = [
 ]
 
 
+@pytest.mark.timing
 def test_each_call_starts_while_the_later_ones_are_written():
     LOG.clear()
     fed: list[tuple[int, float]] = []

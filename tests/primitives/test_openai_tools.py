@@ -100,6 +100,7 @@ class Arrivals:
             yield event
 
 
+@pytest.mark.timing
 @pytest.mark.server
 def test_statements_run_while_the_code_argument_is_written(client):
     t0 = time.monotonic()

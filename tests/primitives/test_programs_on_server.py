@@ -50,6 +50,7 @@ def _run(backend, **kwargs):
     return state
 
 
+@pytest.mark.timing
 def test_forced_code_runs_while_decoding_and_result_is_appended(backend):
     state = _run(backend)
     assert state["code"] == SLOW_CODE

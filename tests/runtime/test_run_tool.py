@@ -35,6 +35,7 @@ def test_a_string_is_one_chunk_and_chunking_does_not_matter(pool):
     assert [u["text"] for u in whole.units] == [u["text"] for u in pieces.units] == LINES
 
 
+@pytest.mark.timing
 def test_units_run_while_later_chunks_are_still_arriving(pool):
     result = run_tool("echo", LINES, pool=pool, chunk_interval=0.05)
     units = result.units
@@ -42,6 +43,7 @@ def test_units_run_while_later_chunks_are_still_arriving(pool):
     assert units[-1]["decoded_at"] >= 0.2  # four intervals of simulated decoding
 
 
+@pytest.mark.timing
 def test_decoded_at_is_when_the_finishing_chunk_arrived(pool):
     def slow_chunks() -> Iterator[str]:
         yield "a\nb"
@@ -60,6 +62,7 @@ def test_sequential_baseline_sends_everything_at_the_end(pool):
     assert all(u["started_at"] >= last_decoded for u in result.units)
 
 
+@pytest.mark.timing
 def test_a_tool_without_partial_input_runs_at_the_end(pool):
     result = run_tool("batch_echo", LINES, pool=pool, chunk_interval=0.03)
     last_decoded = max(u["decoded_at"] for u in result.units)
@@ -115,6 +118,7 @@ def test_two_sessions_in_parallel_never_mix_units(pool):
         assert [u["text"] for u in results[prefix].units] == [f"{prefix}{i}\n" for i in range(8)]
 
 
+@pytest.mark.timing
 def test_a_hanging_tool_times_out(pool):
     t = time.monotonic()
     result = run_tool("hang", ["a\n", "hang\n"], pool=pool, timeout=0.3)

@@ -65,6 +65,7 @@ def test_a_cut_feeds_nothing_more(pool):
     assert result.status == "aborted"
 
 
+@pytest.mark.timing
 def test_wait_gives_nothing_up_and_result_by_a_deadline(pool):
     with ToolSession("hang", pool=pool, config={"hang_in_finish": True}) as session:
         call = CallDriver(session)

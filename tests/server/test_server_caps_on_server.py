@@ -173,6 +173,7 @@ def test_sessions_per_client_are_capped_until_one_ends(capped, via):
         response.close()
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("via", ["direct", "carried"])
 def test_the_server_ends_a_session_at_the_cap(capped, via):
     key = "cap-" + via
@@ -201,4 +202,5 @@ def _assert_ended_at_the_cap(tool: dict) -> None:
     assert tool["status"] == "aborted" and CAP_WORDS in tool["error"]
     # On the server's own clock (seconds since it received the request): a loaded host may
     # delay when this client reads the stream, not when the server ended the session.
-    assert MAX_SESSION_S <= tool["result_ready_at"] < MAX_SESSION_S + 3
+    # (The loop's timer may fire a fraction of a millisecond early: uvloop counts in ms.)
+    assert MAX_SESSION_S - 0.01 <= tool["result_ready_at"] < MAX_SESSION_S + 3

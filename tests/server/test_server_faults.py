@@ -96,6 +96,7 @@ def _runtime(flagged_server):
     return sgl.RuntimeEndpoint(flagged_server.url)
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("mode", MODES)
 def test_a_result_timeout_is_honoured_and_ends_the_worker(flagged_server, runtime, mode):
     workers = Workers(worker_pids(mode, flagged_server.url))

@@ -72,6 +72,7 @@ def _run(program, runtime, **kwargs):
     return state
 
 
+@pytest.mark.timing
 def test_same_program_same_text_and_output_in_both_modes(runtime):
     client = _run(coder, runtime, code_regex=forced(CODE, "```"), mode="client")
     server = _run(coder, runtime, code_regex=forced(CODE, "```"))  # auto: the server has it

@@ -194,6 +194,7 @@ def _decode_end_and_result(objects: list[Any]) -> tuple[dict, dict]:
     return ours[0], ours[1]["tool"]
 
 
+@pytest.mark.timing
 def test_the_cap_ends_a_session_while_it_is_decoding(pool):
     tm = FakeTokenizerManager(["a\n", "b\n"], forever=True)
     run, ends, executor = _run(pool, tm, "echo")
@@ -212,6 +213,7 @@ def test_the_cap_ends_a_session_while_it_is_decoding(pool):
     executor.shutdown()
 
 
+@pytest.mark.timing
 def test_the_cap_ends_a_session_whose_tool_never_answers(pool):
     tm = FakeTokenizerManager(["x\n"])
     run, ends, executor = _run(pool, tm, "hang", {"hang_in_finish": True})

@@ -72,6 +72,7 @@ def test_anything_outside_the_whitelist_is_refused(line, message):
         Evaluator().run_line(line)
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize(
     "line", ["9 ** 9 ** 9", "2 ** 5000", "factorial(100000)", "comb(10**6, 5)"]
 )
@@ -121,6 +122,7 @@ def test_bad_config_is_an_error_at_start(config):
         CalculatorTool().start(config)
 
 
+@pytest.mark.timing
 def test_in_a_worker_each_line_runs_while_later_ones_decode(pool):
     result = run_tool("calculator", LINES, pool=pool, chunk_interval=0.05)
     assert result.status == "ok"

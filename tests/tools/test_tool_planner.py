@@ -111,6 +111,7 @@ def test_duplicate_task_ids_are_an_error():
     assert (out.status, out.error) == ("error", "task 1 is defined twice")
 
 
+@pytest.mark.timing
 def test_in_a_worker_tasks_run_while_the_plan_is_decoded(pool):
     # Task 1 prints the time it ran (CLOCK_MONOTONIC is shared by all processes).
     plan = [
@@ -137,6 +138,7 @@ def test_independent_tasks_run_in_parallel():
     assert out.output.count("\n   1. ") == 4  # each search's hit, twice more in the join
 
 
+@pytest.mark.timing
 def test_the_timeline_shows_each_task_and_what_it_waited_for(pool):
     plan = [
         "Thought: two waits, then both.\n",

@@ -14,6 +14,7 @@ from programs import calculator_agent, sql_agent, validated_call
 pytestmark = pytest.mark.server
 
 
+@pytest.mark.timing
 def test_calculator_agent_runs_each_line_while_decoding(backend):
     state = calculator_agent.run_once(True)
     tool = state.get_meta_info("lines")["tool"]
@@ -25,6 +26,7 @@ def test_calculator_agent_runs_each_line_while_decoding(backend):
     assert first_started_before_last_decoded(tool["units"])
 
 
+@pytest.mark.timing
 def test_sql_agent_starts_ddl_and_inserts_before_the_query_is_decoded(backend):
     state = sql_agent.run_once(True)
     tool = state.get_meta_info("sql")["tool"]

@@ -642,6 +642,7 @@ def test_each_statement_runs_when_fed(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.timing
 def test_statements_run_while_later_chunks_are_still_coming() -> None:
     run_tool = _run_tool()
     chunks = ["import time\n", "time.sleep(0.2)\n", "print('done')\n"]

@@ -81,6 +81,7 @@ def _terminal(tmp_path: Path) -> str:
     return proc.stdout.decode().replace(str(path), "<tool>")
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("mode", ["client", "server"])
 def test_decoding_stops_at_the_first_exception(flagged_server, mode, tmp_path):
     full_state, full = _run(flagged_server.url, mode, abort=False)

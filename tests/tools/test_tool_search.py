@@ -88,6 +88,7 @@ def test_bad_config_is_an_error_at_start(config, message):
         SearchTool().start(config)
 
 
+@pytest.mark.timing
 def test_in_a_worker_queries_start_while_later_ones_decode(pool, index):
     # Long intervals: the worker first imports bm25s (about 1.5 s, more on a busy machine).
     lines = [*QUERIES, "sort a list\n", "read a file\n"]
@@ -112,6 +113,7 @@ def test_in_a_worker_queries_run_concurrently(pool, index):
     assert 1.0 <= took < 3.0, took  # one after another would take at least 4 s
 
 
+@pytest.mark.timing
 def test_the_timeline_shows_when_each_query_really_ran(pool, index):
     lines = [f"query number {i} about json\n" for i in range(3)]
     result = run_tool("search", lines, pool=pool, config={"delay_ms": 500, "concurrency": 2})

@@ -157,6 +157,7 @@ def test_cancel_interrupts_a_running_query():
     assert (out.status, out.error) == ("aborted", "cancelled")
 
 
+@pytest.mark.timing
 def test_in_a_worker_statements_run_while_the_query_is_decoded(pool):
     chunks = [SCRIPT[i : i + 24] for i in range(0, len(SCRIPT), 24)]
     result = run_tool("sql", chunks, pool=pool, chunk_interval=0.03)

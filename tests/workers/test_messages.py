@@ -130,6 +130,7 @@ def test_garbage_frames_do_not_break_the_receiver(endpoint):
         server.close()
 
 
+@pytest.mark.timing
 def test_recv_returns_none_at_its_deadline(endpoint):
     server = Channel(endpoint, bind=True)
     try:
@@ -141,6 +142,7 @@ def test_recv_returns_none_at_its_deadline(endpoint):
         server.close()
 
 
+@pytest.mark.timing
 def test_send_without_a_peer_fails_at_its_deadline(endpoint):
     server = Channel(endpoint, bind=True)  # a bound DEALER with no peer cannot send
     try:

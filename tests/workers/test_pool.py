@@ -80,6 +80,7 @@ def test_concurrent_acquire_from_threads(pool):
         handle.close()
 
 
+@pytest.mark.timing
 def test_the_pool_never_runs_more_than_max_workers():
     with WorkerPool(size=2, max_workers=3) as pool:
         held = [pool.acquire(timeout_s=10) for _ in range(3)]
@@ -159,6 +160,7 @@ def test_shutdown_ends_every_worker_and_is_idempotent():
     handle.close()
 
 
+@pytest.mark.timing
 def test_shutdown_escalates_to_sigkill(pool):
     session = ToolSession("stubborn", pool=pool)  # its executor ignores SIGTERM, hangs in feed
     session.feed_text("x\n")
@@ -178,6 +180,7 @@ def test_a_worker_that_crashes_on_start_is_a_clear_error():
         pool.acquire(timeout_s=10)
 
 
+@pytest.mark.timing
 def test_a_worker_that_never_says_ready_fails_at_the_deadline():
     command = [PY, "-c", "import time; time.sleep(60)"]
     with WorkerPool(size=0, command=command, start_timeout_s=0.5) as pool:
