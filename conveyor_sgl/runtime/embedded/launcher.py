@@ -49,9 +49,9 @@ CPU_MAX_TOTAL_TOKENS = 131072
 CPU_MAX_RUNNING_REQUESTS = 64
 # torch's intra-op threads on CPU unless OMP_NUM_THREADS or --cpus says: with more, each op's
 # threads wait for one another at its end, and while any other process is busy (a tool
-# worker, by design at the same time) decoding was 36x slower for the default model and
+# worker, by design at the same time) decoding was 21-36x slower for the default model and
 # 50x for the eval model on this 2-core host (eval/decode_beside_load.py); alone, two
-# threads were 0-7% faster.
+# threads were at most 7% faster.
 CPU_TORCH_THREADS = "1"
 # (flags any of which means the user chose, what to add otherwise), in argv order.
 CPU_DEFAULTS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
