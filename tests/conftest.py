@@ -96,8 +96,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _group(item: pytest.Item) -> str:
-    marker = item.get_closest_marker("xdist_group")
-    return marker.args[0] if marker is not None else item.nodeid.split("::")[0]
+    return item.get_closest_marker("xdist_group").args[0]  # every item's (itemcollected)
 
 
 @pytest.fixture(scope="session")
